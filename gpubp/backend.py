@@ -1,0 +1,396 @@
+"""The edge of gpubp: a backend flag becomes an array namespace ``xp`` and a device.
+
+This is the only module in gpubp that names an array library. Everything else
+takes ``xp`` from its input arrays (:func:`namespace`) and places new arrays with
+``device=``; the host side (data files, random numbers) uses :data:`host`.
+
+Every copy between host and device goes through :func:`to_host` and
+:meth:`Backend.asarray`, which count them (:func:`transfer_counts`), so a
+training step can be held to a budget of zero syncs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy
+
+from .errors import BackendUnavailableError, DeviceMismatchError, GpubpError
+
+#: The host array library: data files, splits and random numbers live here.
+host: ModuleType = numpy
+
+#: Names the backend flag accepts.
+BACKENDS: tuple[str, ...] = ("auto", "numpy", "cupy", "torch", "array_api_strict")
+
+#: Extra to install for CuPy, named in every "cupy unavailable" reason.
+CUPY_HINT = "pip install 'gpubp[cuda12]' (or [cuda13])"
+
+_TRANSFERS = {"to_host": 0, "to_device": 0}
+
+
+def host_rng(seed: int | numpy.random.Generator | None) -> numpy.random.Generator:
+    """A host random generator: the only source of randomness in gpubp."""
+    if isinstance(seed, numpy.random.Generator):
+        return seed
+    return numpy.random.default_rng(seed)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A resolved backend: its name, array namespace and device.
+
+    Parameters
+    ----------
+    name : str
+        One of ``numpy``, ``cupy``, ``torch``, ``array_api_strict``.
+    xp : module
+        The Array-API namespace (from ``array_api_compat``).
+    device : object
+        The device new arrays are placed on.
+    reason : str or None
+        For ``auto``: why a GPU backend was not chosen, else None.
+    """
+
+    name: str
+    xp: Any = field(repr=False)
+    device: Any
+    reason: str | None = None
+
+    def dtype(self, name: str) -> Any:
+        """The namespace's floating dtype ``name``; an error if the device lacks it."""
+        if name not in ("float32", "float64"):
+            raise GpubpError(f"--dtype: unknown dtype {name!r} (choose float32 or float64)")
+        available = _float_dtypes(self)
+        if name not in available:
+            raise GpubpError(f"--dtype: {self.describe()} has no {name} (it supports {', '.join(available)})")
+        return getattr(self.xp, name)
+
+    def asarray(self, a: Any, dtype: Any = None) -> Any:
+        """Copy a host array (or nested list) onto this backend's device (counted)."""
+        _TRANSFERS["to_device"] += 1
+        return self.xp.asarray(a, dtype=dtype, device=self.device, copy=True)
+
+    def describe(self) -> str:
+        """``'<name> on <device>'`` as the command prints it."""
+        return f"{self.name} on {device_name(self.device)}"
+
+
+def device_name(device: Any) -> str:
+    """A short, stable text for a device: ``cpu``, ``cuda:0``, ``device1``."""
+    if device is None:
+        return "cpu"
+    text = str(device)
+    if text.startswith("array_api_strict.Device("):
+        return text[len("array_api_strict.Device('") : -2]
+    if text.startswith("<CUDA Device "):  # cupy.cuda.Device
+        return f"cuda:{device.id}"
+    return text
+
+
+def _float_dtypes(backend: Backend) -> tuple[str, ...]:
+    info = getattr(backend.xp, "__array_namespace_info__", None)
+    if info is None:
+        return ("float32", "float64")
+    try:
+        return tuple(info().dtypes(device=backend.device, kind="real floating"))
+    except Exception:  # a library whose info does not know this device
+        return ("float32", "float64")
+
+
+# ---------------------------------------------------------------------------
+# Resolving the flag
+
+
+def default_backend_name(fallback: str = "numpy") -> str:
+    """The backend named by ``GPUBP_BACKEND``, else ``fallback``."""
+    return os.environ.get("GPUBP_BACKEND", "").strip() or fallback
+
+
+def resolve(backend: str | Backend | None = None, device: Any = None) -> Backend:
+    """Turn a backend flag and an optional device into a :class:`Backend`.
+
+    Parameters
+    ----------
+    backend : {'auto', 'numpy', 'cupy', 'torch', 'array_api_strict'}, Backend or None
+        None reads ``GPUBP_BACKEND`` and falls back to ``numpy``.
+    device : str, int or None
+        ``cpu``; a GPU index ``N`` or ``cuda:N``; an array-api-strict device
+        name such as ``device1``. None picks the backend's default.
+
+    Raises
+    ------
+    GpubpError
+        Unknown backend or device.
+    BackendUnavailableError
+        The backend is not installed or cannot run here; the message says why.
+    """
+    if isinstance(backend, Backend):
+        if device is None:
+            return backend
+        backend = backend.name
+    name = (backend or default_backend_name()).strip().lower()
+    if name not in BACKENDS:
+        raise GpubpError(f"--backend: unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
+    if name == "auto":
+        return _resolve_auto(device)
+    return _RESOLVERS[name](device)
+
+
+def _resolve_auto(device: Any) -> Backend:
+    ok, reason = cupy_status(device)
+    if ok:
+        return _resolve_cupy(device)
+    if device not in (None, "cpu"):
+        raise BackendUnavailableError(f"--device {device}: no usable GPU ({reason})")
+    return Backend("numpy", array_api_compat.array_namespace(numpy.empty(0)), "cpu", reason=f"cupy unavailable: {reason}")
+
+
+def _resolve_numpy(device: Any) -> Backend:
+    if device not in (None, "cpu"):
+        raise GpubpError(f"--device {device}: numpy runs on the cpu only")
+    return Backend("numpy", array_api_compat.array_namespace(numpy.empty(0)), "cpu")
+
+
+def _resolve_array_api_strict(device: Any) -> Backend:
+    xp = _import("array_api_strict", "pip install array-api-strict")
+    devices = {device_name(d): d for d in xp.__array_namespace_info__().devices()}
+    if device in (None, "cpu"):
+        return Backend("array_api_strict", xp, xp.__array_namespace_info__().default_device())
+    if isinstance(device, xp.Device):
+        return Backend("array_api_strict", xp, device)
+    if str(device) not in devices:
+        raise GpubpError(f"--device {device}: array_api_strict has no such device (choose from {', '.join(devices)})")
+    return Backend("array_api_strict", xp, devices[str(device)])
+
+
+def _resolve_torch(device: Any) -> Backend:
+    torch = _import("torch", "pip install 'gpubp[torch]'")
+    xp = array_api_compat.array_namespace(torch.empty(0))
+    text = "cpu" if device is None else str(device)
+    if text.isdigit():
+        text = f"cuda:{text}"
+    try:
+        dev = torch.device(text)
+        torch.empty(1, device=dev)  # proves the device can hold an array
+    except Exception as exc:  # torch raises RuntimeError/AssertionError by build
+        raise BackendUnavailableError(f"--device {device}: torch cannot use it ({_one_line(exc)})") from None
+    return Backend("torch", xp, dev)
+
+
+def _resolve_cupy(device: Any) -> Backend:
+    ok, reason = cupy_status(device)
+    if not ok:
+        raise BackendUnavailableError(f"--backend cupy: cupy unavailable: {reason}")
+    cupy = importlib.import_module("cupy")
+    xp = array_api_compat.array_namespace(cupy.empty(0))
+    return Backend("cupy", xp, cupy.cuda.Device(_gpu_index(device)))
+
+
+_RESOLVERS = {
+    "numpy": _resolve_numpy,
+    "cupy": _resolve_cupy,
+    "torch": _resolve_torch,
+    "array_api_strict": _resolve_array_api_strict,
+}
+
+
+def _import(module: str, hint: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise BackendUnavailableError(f"--backend: {module} is not installed ({hint})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text
+
+
+def _gpu_index(device: Any) -> int:
+    if device is None:
+        return 0
+    text = str(device).strip().lower()
+    if text.startswith("cuda:"):
+        text = text[5:]
+    if not text.isdigit():
+        raise GpubpError(f"--device {device}: a GPU is named by its index, N or cuda:N")
+    return int(text)
+
+
+@lru_cache(maxsize=None)
+def _cupy_status(index: int) -> tuple[bool, str]:
+    try:
+        cupy = importlib.import_module("cupy")
+    except ImportError:
+        return False, f"cupy is not installed ({CUPY_HINT})"
+    except Exception as exc:  # a broken install raises anything at import
+        return False, f"cupy failed to import: {_one_line(exc)}"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDARuntimeError carries the CUDA text
+        return False, _one_line(exc)
+    if count == 0:
+        return False, "no CUDA device found"
+    if index >= count:
+        return False, f"GPU index {index} is out of range ({count} device{'s' if count > 1 else ''} found)"
+    try:
+        with cupy.cuda.Device(index):
+            probe = cupy.arange(8, dtype=cupy.float32) * 2  # a tiny allocation and a kernel
+            probe.sum()
+            cupy.cuda.runtime.deviceSynchronize()
+    except Exception as exc:
+        return False, _one_line(exc)
+    return True, ""
+
+
+def cupy_status(device: Any = None) -> tuple[bool, str]:
+    """Whether CuPy can run on GPU ``device`` here, and if not, why (cached)."""
+    try:
+        index = _gpu_index(device)
+    except GpubpError:
+        return False, f"{device!r} is not a GPU index"
+    return _cupy_status(index)
+
+
+# ---------------------------------------------------------------------------
+# Arrays: namespace, device checks, counted transfers
+
+
+_NAMESPACES: dict[type, Any] = {}
+
+
+def namespace(*arrays: Any) -> Any:
+    """The Array-API namespace of ``arrays``; they must share one library.
+
+    Cached per array type, so calling it on every forward costs a dict look-up.
+
+    Raises
+    ------
+    DeviceMismatchError
+        The arrays come from different array libraries; the message names both.
+    """
+    first = type(arrays[0])
+    for other in arrays[1:]:
+        if type(other) is not first:
+            raise DeviceMismatchError(
+                f"arrays from different libraries: {_library(arrays[0])} and {_library(other)}"
+            )
+    xp = _NAMESPACES.get(first)
+    if xp is None:
+        try:
+            xp = array_api_compat.array_namespace(arrays[0])
+        except TypeError:
+            raise GpubpError(f"not an Array-API array: {first.__module__}.{first.__name__}") from None
+        _NAMESPACES[first] = xp
+    return xp
+
+
+def _library(x: Any) -> str:
+    return f"{type(x).__module__.split('.')[0]} ({type(x).__name__})"
+
+
+def device_of(x: Any) -> Any:
+    """The device an array lives on."""
+    return array_api_compat.device(x)
+
+
+def check_same_device(a: Any, b: Any, what_a: str = "input", what_b: str = "parameters") -> None:
+    """Fail loudly if ``a`` and ``b`` are from different libraries or devices.
+
+    Raises
+    ------
+    DeviceMismatchError
+        Naming both libraries or both devices, e.g. ``input is on cpu but
+        parameters are on device1``.
+    """
+    if type(a) is not type(b):
+        raise DeviceMismatchError(
+            f"{what_a} is a {_library(a)} array but {what_b} are {_library(b)} arrays; "
+            "move one with gpubp.to_backend or Sequential.to"
+        )
+    da, db = array_api_compat.device(a), array_api_compat.device(b)
+    if da != db:
+        raise DeviceMismatchError(
+            f"{what_a} is on {device_name(da)} but {what_b} are on {device_name(db)}; "
+            "move one with gpubp.to_backend or Sequential.to"
+        )
+
+
+def backend_of(x: Any) -> Backend:
+    """The :class:`Backend` an existing array belongs to."""
+    xp = namespace(x)
+    if array_api_compat.is_numpy_array(x):
+        name = "numpy"
+    elif array_api_compat.is_cupy_array(x):
+        name = "cupy"
+    elif array_api_compat.is_torch_array(x):
+        name = "torch"
+    elif array_api_compat.is_array_api_strict_namespace(xp):
+        name = "array_api_strict"
+    else:
+        name = type(x).__module__.split(".")[0]
+    return Backend(name, xp, array_api_compat.device(x))
+
+
+def to_host(x: Any, copy: bool = False) -> numpy.ndarray:
+    """Copy a device array to a host NumPy array (counted; the one way back).
+
+    Parameters
+    ----------
+    x : array
+        Any Array-API array, on any device.
+    copy : bool
+        Return a copy even when ``x`` is already a NumPy array.
+    """
+    _TRANSFERS["to_host"] += 1
+    if isinstance(x, numpy.ndarray):
+        return x.copy() if copy else x
+    if isinstance(x, numpy.generic):  # NumPy reductions return scalars
+        return numpy.asarray(x)
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if array_api_compat.is_array_api_strict_namespace(namespace(x)):
+        xp = namespace(x)
+        x = x.to_device(xp.__array_namespace_info__().default_device())
+        return numpy.asarray(x)
+    return numpy.from_dlpack(x)
+
+
+def to_backend(x: Any, backend: Backend | str, dtype: Any = None) -> Any:
+    """Move an array (host or device) onto ``backend``'s device, via the host."""
+    backend = resolve(backend)
+    if not isinstance(x, numpy.ndarray):
+        x = to_host(x)
+    if isinstance(dtype, str):
+        dtype = backend.dtype(dtype)
+    return backend.asarray(x, dtype=dtype)
+
+
+def transfer_counts() -> dict[str, int]:
+    """How many host<->device copies gpubp has made so far (a copy of the counters)."""
+    return dict(_TRANSFERS)
+
+
+def synchronize(backend: Backend) -> None:
+    """Wait for queued device work (for timing); a no-op on the CPU."""
+    if backend.name == "cupy":
+        importlib.import_module("cupy").cuda.Device(backend.device.id).synchronize()
+    elif backend.name == "torch" and str(backend.device).startswith("cuda"):
+        importlib.import_module("torch").cuda.synchronize(backend.device)
+
+
+def library_version(name: str) -> str | None:
+    """The installed version of an array library, or None."""
+    try:
+        return importlib.import_module(name).__version__
+    except Exception:
+        return None

@@ -1,0 +1,163 @@
+"""``Sequential``: forward through the layers in order, backward in reverse.
+
+The backward pass is the chain rule of the notes, one layer at a time:
+
+    dL/dW_k = dL/dy_hat * dy_hat/dh_k * dh_k/dW_k
+
+``backward`` starts from dL/dy_hat (given by the loss) and hands each layer
+the gradient of its output; the layer fills its parameters' gradients and
+returns the gradient of its input, which becomes the next ``dout``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+from .backend import Backend, backend_of, host_rng, resolve, to_backend, to_host
+from .errors import GpubpError
+from .layers import ACTIVATIONS, LAYER_TYPES, Identity, Layer, LeakyReLU, Linear, Parameter, activation
+
+
+class Sequential(Layer):
+    """A chain of layers.
+
+    Examples
+    --------
+    >>> net = Sequential(Linear(2, 4, rng=0), Sigmoid(), Linear(4, 1, rng=1), Sigmoid())
+    >>> y_hat = net.forward(x)             # (batch, 1)
+    >>> dx = net.backward(loss.backward())  # fills every parameter's .grad
+    """
+
+    def __init__(self, *layers: Layer) -> None:
+        if not layers:
+            raise GpubpError("Sequential needs at least one layer")
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise GpubpError(f"Sequential: {layer!r} is not a gpubp layer")
+        self.layers: list[Layer] = list(layers)
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout: Any) -> Any:
+        """Carry dL/d(output) back through every layer; returns dL/d(input).
+
+        Returns None when the first layer was told not to compute its input
+        gradient (``needs_input_grad = False``, as the training loop does).
+        """
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)  # the chain rule: dL/d(input of layer)
+            if dout is None:
+                break
+        return dout
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for i, layer in enumerate(self.layers):
+            for name, p in layer.named_parameters():
+                yield f"{i}.{name}", p
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> Layer:
+        return self.layers[i]
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential(\n  {inner}\n)"
+
+    # -- saving and loading -------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Host (NumPy) copies of every parameter, keyed ``'<layer>.<name>'``."""
+        return {name: to_host(p.data, copy=True) for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy host arrays into the parameters, on this network's device and dtype.
+
+        Raises
+        ------
+        GpubpError
+            A key is missing or unexpected, or a shape does not match.
+        """
+        own = dict(self.named_parameters())
+        missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+        if missing or unexpected:
+            raise GpubpError(
+                f"state dict does not fit the network: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            )
+        for name, p in own.items():
+            value = state[name]
+            if tuple(value.shape) != p.shape:
+                raise GpubpError(f"state dict: {name} has shape {tuple(value.shape)}, the network expects {p.shape}")
+            p.data = to_backend(value, backend_of(p.data), dtype=p.data.dtype)
+            p.grad = None
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], *, backend: Backend | str | None = None, dtype: str = "float32"
+    ) -> Sequential:
+        """Rebuild the layers a :meth:`config` describes (weights freshly initialised)."""
+        layers: list[Layer] = []
+        for spec in config.get("layers", []):
+            kind = spec.get("type")
+            if kind == "Linear":
+                layers.append(
+                    Linear(spec["in_features"], spec["out_features"], backend=backend, dtype=dtype, rng=0)
+                )
+            elif kind == "LeakyReLU":
+                layers.append(LeakyReLU(spec.get("negative_slope", 0.01)))
+            elif kind in LAYER_TYPES:
+                layers.append(LAYER_TYPES[kind]())
+            else:
+                raise GpubpError(f"unknown layer type {kind!r} in the network description")
+        return cls(*layers)
+
+
+def mlp(
+    sizes: Sequence[int],
+    *,
+    activation_name: str = "relu",
+    output: str = "identity",
+    init: str | None = None,
+    rng: Any = 0,
+    backend: Backend | str | None = None,
+    dtype: str = "float32",
+) -> Sequential:
+    """A multi-layer perceptron: ``Linear -> activation`` per hidden layer, then the output layer.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output, e.g. ``(64, 128, 10)``.
+    activation_name : str
+        Hidden activation: ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``.
+    output : str
+        Output activation (``identity`` for logits or regression, ``sigmoid``...).
+    init : str or None
+        Initialiser; None picks He for the ReLU family and Xavier otherwise.
+    rng : int or numpy.random.Generator
+        Seed for the weights; one generator is shared so layers differ.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2 or any(not isinstance(n, int) or n <= 0 for n in sizes):
+        raise GpubpError(f"--hidden: layer sizes must be positive integers, got {sizes}")
+    if activation_name not in ACTIVATIONS or activation_name == "identity":
+        choices = ", ".join(a for a in ACTIVATIONS if a != "identity")
+        raise GpubpError(f"--activation: unknown activation {activation_name!r} (choose from {choices})")
+    if init is None:
+        init = "he_uniform" if activation_name in ("relu", "leaky_relu") else "xavier_uniform"
+    backend, gen = resolve(backend), host_rng(rng)
+    layers: list[Layer] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        layers.append(Linear(n_in, n_out, init=init if not last else "xavier_uniform", rng=gen, backend=backend, dtype=dtype))
+        act = activation(output) if last else activation(activation_name)
+        if not (last and isinstance(act, Identity)):
+            layers.append(act)
+    return Sequential(*layers)

@@ -1,0 +1,203 @@
+"""Optimizers, in order of increasing complexity: SGD, SGD with momentum, Adam.
+
+Each applies the notes' update theta <- theta - alpha * dL/dtheta (or a
+smoothed version of it) to every parameter that has a gradient. Updates are in
+place on the arrays gpubp owns; state (velocities, moments) is kept parallel to
+the parameters. Bad settings are rejected when the optimizer is built.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from .backend import backend_of, namespace, to_backend, to_host
+from .errors import GpubpError
+from .layers import Parameter
+
+
+def _check_number(name: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise GpubpError(f"--{name}: must be a number, got {value!r}") from None
+    ok = math.isfinite(value) and (value > low if low_open else value >= low) and value < high
+    if not ok:
+        left = "(" if low_open else "["
+        right = ")" if math.isinf(high) else ")"
+        hi = "inf" if math.isinf(high) else f"{high:g}"
+        raise GpubpError(f"--{name}: must be finite and in {left}{low:g}, {hi}{right}, got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: holds the parameters and the learning rate; ``step`` updates them."""
+
+    def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise GpubpError("optimizer got no parameters")
+        for p in self.params:
+            if not isinstance(p, Parameter):
+                raise GpubpError(f"optimizer: {p!r} is not a gpubp Parameter")
+        self.lr = _check_number("lr", lr, low=0.0, low_open=True)
+        self.weight_decay = _check_number("weight-decay", weight_decay, low=0.0)
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        self.steps += 1
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                g = p.grad if self.weight_decay == 0 else p.grad + self.weight_decay * p.data  # L2 term
+                self._update(i, p, g)
+
+    def _update(self, i: int, p: Parameter, g: Any) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- state, for checkpoints and resume ------------------------------------
+
+    def state_buffers(self) -> dict[str, Any]:
+        """Named device arrays of the optimizer's state (none for plain SGD)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Host copies of the state buffers plus the step count."""
+        state = {name: to_host(buf, copy=True) for name, buf in self.state_buffers().items()}
+        return {"steps": self.steps, "buffers": state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, onto the parameters' device."""
+        self.steps = int(state["steps"])
+        for name, value in state["buffers"].items():
+            kind, index = name.rsplit(".", 1)
+            p = self.params[int(index)]
+            getattr(self, f"_{kind}")[int(index)] = to_backend(value, backend_of(p.data), dtype=p.data.dtype)
+
+    def config(self) -> dict[str, Any]:
+        """The settings, as stored in checkpoints."""
+        return {"name": type(self).__name__, "lr": self.lr, "weight_decay": self.weight_decay}
+
+
+class SGD(Optimizer):
+    """Gradient descent: theta <- theta - lr * g, optionally with (Nesterov) momentum.
+
+    With momentum mu: v <- mu v + g; theta <- theta - lr v (Nesterov:
+    theta <- theta - lr (g + mu v)). This is PyTorch's formulation.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+    lr : float
+        Learning rate alpha, finite and > 0.
+    momentum : float
+        In [0, 1); 0 is plain SGD.
+    nesterov : bool
+        Nesterov momentum (needs momentum > 0).
+    weight_decay : float
+        L2 penalty: g <- g + weight_decay * theta.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.momentum = _check_number("momentum", momentum, low=0.0, high=1.0)
+        if nesterov and self.momentum == 0:
+            raise GpubpError("--optimizer: Nesterov momentum needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self._velocity: list[Any] = [None] * len(self.params)
+
+    def _update(self, i: int, p: Parameter, g: Any) -> None:
+        if self.momentum == 0:
+            p.subtract_(self.lr * g)  # theta <- theta - alpha dL/dtheta
+            return
+        v = self._velocity[i]
+        if v is None:
+            v = g if g is not p.grad else namespace(g).asarray(g, copy=True)  # never alias .grad
+        elif p._inplace:
+            v *= self.momentum
+            v += g
+        else:
+            v = self.momentum * v + g
+        self._velocity[i] = v
+        p.subtract_(self.lr * (g + self.momentum * v if self.nesterov else v))
+
+    def state_buffers(self) -> dict[str, Any]:
+        return {f"velocity.{i}": v for i, v in enumerate(self._velocity) if v is not None}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction; L2 weight decay added to g.
+
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    theta <- theta - lr * m_hat / (sqrt(v_hat) + eps).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        if len(betas) != 2:
+            raise GpubpError(f"--betas: need two values, got {betas!r}")
+        self.beta1 = _check_number("beta1", betas[0], low=0.0, high=1.0)
+        self.beta2 = _check_number("beta2", betas[1], low=0.0, high=1.0)
+        self.eps = _check_number("eps", eps, low=0.0, low_open=True)
+        self._m: list[Any] = [None] * len(self.params)
+        self._v: list[Any] = [None] * len(self.params)
+
+    def _update(self, i: int, p: Parameter, g: Any) -> None:
+        xp = namespace(p.data)
+        b1, b2 = self.beta1, self.beta2
+        if self._m[i] is None:
+            self._m[i] = (1 - b1) * g
+            self._v[i] = (1 - b2) * (g * g)
+        else:
+            self._m[i] = b1 * self._m[i] + (1 - b1) * g
+            self._v[i] = b2 * self._v[i] + (1 - b2) * (g * g)
+        t = self.steps
+        step_size = self.lr / (1 - b1**t)  # bias corrections as host floats: no sync
+        denom = xp.sqrt(self._v[i] / (1 - b2**t)) + self.eps
+        p.subtract_(step_size * (self._m[i] / denom))
+
+    def state_buffers(self) -> dict[str, Any]:
+        named = {f"m.{i}": m for i, m in enumerate(self._m) if m is not None}
+        named.update({f"v.{i}": v for i, v in enumerate(self._v) if v is not None})
+        return named
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "betas": [self.beta1, self.beta2], "eps": self.eps}
+
+
+#: Optimizer name -> factory ``f(params, lr, weight_decay)`` (the command's names).
+OPTIMIZERS = {
+    "sgd": lambda params, lr, weight_decay: SGD(params, lr, weight_decay=weight_decay),
+    "momentum": lambda params, lr, weight_decay: SGD(params, lr, momentum=0.9, weight_decay=weight_decay),
+    "nesterov": lambda params, lr, weight_decay: SGD(params, lr, momentum=0.9, nesterov=True, weight_decay=weight_decay),
+    "adam": lambda params, lr, weight_decay: Adam(params, lr, weight_decay=weight_decay),
+}
+
+
+def get_optimizer(name: str, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0) -> Optimizer:
+    """Build an optimizer by name; a clear error for an unknown one."""
+    if name not in OPTIMIZERS:
+        raise GpubpError(f"--optimizer: unknown optimizer {name!r} (choose from {', '.join(OPTIMIZERS)})")
+    return OPTIMIZERS[name](params, lr, weight_decay)
