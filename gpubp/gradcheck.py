@@ -9,8 +9,9 @@ module's own backend and device, so the same check runs on every backend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .backend import backend_of, host, host_rng, namespace, to_host
 from .errors import GpubpError

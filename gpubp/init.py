@@ -8,7 +8,8 @@ initial weights on every backend (after rounding to the model's dtype).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import GpubpError
 

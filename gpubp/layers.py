@@ -13,7 +13,8 @@ same code runs on NumPy, CuPy, PyTorch or array-api-strict.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import array_api_compat
 

@@ -73,6 +73,13 @@ def _size(x: Any) -> int:
     return n
 
 
+def _clamped_log(p: Any) -> Any:
+    """max(log p, -100), with log 0 = -100 taken without a divide-by-zero warning."""
+    xp = namespace(p)
+    positive = p > 0
+    return xp.where(positive, xp.maximum(xp.log(xp.where(positive, p, 1.0)), -100.0), -100.0)
+
+
 class BCELoss(Loss):
     """Binary cross-entropy on probabilities p in [0, 1].
 
@@ -86,8 +93,7 @@ class BCELoss(Loss):
         _check_pair(pred, target)
         xp = namespace(pred)
         self._p, self._y = pred, _float_target(pred, target)
-        log_p = xp.maximum(xp.log(pred), -100.0)
-        log_1mp = xp.maximum(xp.log(1 - pred), -100.0)
+        log_p, log_1mp = _clamped_log(pred), _clamped_log(1 - pred)
         return -xp.mean(self._y * log_p + (1 - self._y) * log_1mp)
 
     def backward(self) -> Any:

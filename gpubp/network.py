@@ -11,7 +11,8 @@ returns the gradient of its input, which becomes the next ``dout``.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .backend import Backend, backend_of, host_rng, resolve, to_backend, to_host
 from .errors import GpubpError
@@ -107,9 +108,7 @@ class Sequential(Layer):
         for spec in config.get("layers", []):
             kind = spec.get("type")
             if kind == "Linear":
-                layers.append(
-                    Linear(spec["in_features"], spec["out_features"], backend=backend, dtype=dtype, rng=0)
-                )
+                layers.append(Linear(spec["in_features"], spec["out_features"], backend=backend, dtype=dtype, rng=0))
             elif kind == "LeakyReLU":
                 layers.append(LeakyReLU(spec.get("negative_slope", 0.01)))
             elif kind in LAYER_TYPES:
@@ -154,9 +153,11 @@ def mlp(
         init = "he_uniform" if activation_name in ("relu", "leaky_relu") else "xavier_uniform"
     backend, gen = resolve(backend), host_rng(rng)
     layers: list[Layer] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = i == len(sizes) - 2
-        layers.append(Linear(n_in, n_out, init=init if not last else "xavier_uniform", rng=gen, backend=backend, dtype=dtype))
+        layers.append(
+            Linear(n_in, n_out, init=init if not last else "xavier_uniform", rng=gen, backend=backend, dtype=dtype)
+        )
         act = activation(output) if last else activation(activation_name)
         if not (last and isinstance(act, Identity)):
             layers.append(act)

@@ -9,7 +9,8 @@ the parameters. Bad settings are rejected when the optimizer is built.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .backend import backend_of, namespace, to_backend, to_host
 from .errors import GpubpError
@@ -191,7 +192,9 @@ class Adam(Optimizer):
 OPTIMIZERS = {
     "sgd": lambda params, lr, weight_decay: SGD(params, lr, weight_decay=weight_decay),
     "momentum": lambda params, lr, weight_decay: SGD(params, lr, momentum=0.9, weight_decay=weight_decay),
-    "nesterov": lambda params, lr, weight_decay: SGD(params, lr, momentum=0.9, nesterov=True, weight_decay=weight_decay),
+    "nesterov": lambda params, lr, weight_decay: SGD(
+        params, lr, momentum=0.9, nesterov=True, weight_decay=weight_decay
+    ),
     "adam": lambda params, lr, weight_decay: Adam(params, lr, weight_decay=weight_decay),
 }
 
