@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -149,7 +149,9 @@ def _resolve_auto(device: Any) -> Backend:
         return _resolve_cupy(device)
     if device not in (None, "cpu"):
         raise BackendUnavailableError(f"--device {device}: no usable GPU ({reason})")
-    return Backend("numpy", array_api_compat.array_namespace(numpy.empty(0)), "cpu", reason=f"cupy unavailable: {reason}")
+    return Backend(
+        "numpy", array_api_compat.array_namespace(numpy.empty(0)), "cpu", reason=f"cupy unavailable: {reason}"
+    )
 
 
 def _resolve_numpy(device: Any) -> Backend:
@@ -224,7 +226,7 @@ def _gpu_index(device: Any) -> int:
     return int(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cupy_status(index: int) -> tuple[bool, str]:
     try:
         cupy = importlib.import_module("cupy")
@@ -279,9 +281,7 @@ def namespace(*arrays: Any) -> Any:
     first = type(arrays[0])
     for other in arrays[1:]:
         if type(other) is not first:
-            raise DeviceMismatchError(
-                f"arrays from different libraries: {_library(arrays[0])} and {_library(other)}"
-            )
+            raise DeviceMismatchError(f"arrays from different libraries: {_library(arrays[0])} and {_library(other)}")
     xp = _NAMESPACES.get(first)
     if xp is None:
         try:
@@ -347,7 +347,8 @@ def to_host(x: Any, copy: bool = False) -> numpy.ndarray:
     x : array
         Any Array-API array, on any device.
     copy : bool
-        Return a copy even when ``x`` is already a NumPy array.
+        Return a copy even where the host array would share memory with ``x``
+        (a NumPy array, a CPU torch tensor, an array-api-strict array).
     """
     _TRANSFERS["to_host"] += 1
     if isinstance(x, numpy.ndarray):
@@ -357,12 +358,14 @@ def to_host(x: Any, copy: bool = False) -> numpy.ndarray:
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
-    if array_api_compat.is_array_api_strict_namespace(namespace(x)):
+        out = x.detach().cpu().numpy()  # shares memory with a CPU tensor
+    elif array_api_compat.is_array_api_strict_namespace(namespace(x)):
         xp = namespace(x)
         x = x.to_device(xp.__array_namespace_info__().default_device())
-        return numpy.asarray(x)
-    return numpy.from_dlpack(x)
+        out = numpy.asarray(x)  # shares memory with the array-api-strict array
+    else:
+        out = numpy.from_dlpack(x)
+    return out.copy() if copy else out
 
 
 def to_backend(x: Any, backend: Backend | str, dtype: Any = None) -> Any:
@@ -394,3 +397,69 @@ def library_version(name: str) -> str | None:
         return importlib.import_module(name).__version__
     except Exception:
         return None
+
+
+def backend_report() -> list[dict[str, Any]]:
+    """Every backend: whether it can run here (and why not), its version and devices.
+
+    For GPUs (CuPy, PyTorch CUDA) each device lists its name and memory.
+    """
+    report = []
+    for name in BACKENDS[1:]:
+        entry: dict[str, Any] = {"name": name, "available": False, "version": None, "devices": [], "reason": None}
+        module = {"array_api_strict": "array_api_strict"}.get(name, name)
+        entry["version"] = library_version(module) if name != "cupy" else _cupy_version()
+        if name == "cupy":
+            ok, reason = cupy_status()
+            entry["available"], entry["reason"] = ok, (reason or None)
+            if ok:
+                entry["devices"] = _cuda_devices_cupy()
+        elif entry["version"] is None:
+            entry["reason"] = f"{module} is not installed"
+        else:
+            entry["available"] = True
+            if name == "numpy":
+                entry["devices"] = [{"name": "cpu"}]
+            elif name == "array_api_strict":
+                xp = importlib.import_module("array_api_strict")
+                entry["devices"] = [{"name": device_name(d)} for d in xp.__array_namespace_info__().devices()]
+            else:
+                entry["devices"] = _torch_devices()
+        report.append(entry)
+    return report
+
+
+def _cupy_version() -> str | None:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return None
+    for dist in ("cupy-cuda12x", "cupy-cuda13x", "cupy"):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def _cuda_devices_cupy() -> list[dict[str, Any]]:
+    cupy = importlib.import_module("cupy")
+    devices = []
+    for i in range(cupy.cuda.runtime.getDeviceCount()):
+        props = cupy.cuda.runtime.getDeviceProperties(i)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        devices.append({"name": f"cuda:{i}", "gpu": name, "memory_gib": round(props["totalGlobalMem"] / 2**30, 1)})
+    return devices
+
+
+def _torch_devices() -> list[dict[str, Any]]:
+    torch = importlib.import_module("torch")
+    devices: list[dict[str, Any]] = [{"name": "cpu"}]
+    try:
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # a CUDA build without a driver
+        count = 0
+    for i in range(count):
+        props = torch.cuda.get_device_properties(i)
+        devices.append({"name": f"cuda:{i}", "gpu": props.name, "memory_gib": round(props.total_memory / 2**30, 1)})
+    return devices

@@ -1,0 +1,156 @@
+"""The ``gpubp`` command: train, evaluate, predict, info.
+
+Exit codes: 0 done; 2 bad input or usage (one line ``gpubp: error: ...`` on
+stderr, nothing half-written); 3 training diverged; 130 interrupted; 1 an
+unexpected internal error (one line, and ``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+from .backend import BACKENDS
+from .errors import GpubpError, TrainingDiverged
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line ``gpubp: error: ...`` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{message} (see gpubp {self.prog.split()[-1]} --help)" if " " in self.prog else message)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"gpubp: error: {_one_line(message)}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _add_backend(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument(
+        "--backend",
+        default=default,
+        metavar="NAME",
+        help=f"array library: {', '.join(BACKENDS)} (default: $GPUBP_BACKEND or auto)",
+    )
+    p.add_argument(
+        "--device", default=None, metavar="D", help="cpu, a GPU index N or cuda:N, or an array-api-strict device"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gpubp`` command."""
+    parser = _Parser(prog="gpubp", description="Neural networks trained by hand-written backpropagation.")
+    parser.add_argument("--version", action="version", version=f"gpubp {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train an MLP and save it (default: the bundled digits)")
+    t.add_argument(
+        "--data", default="digits", metavar="SOURCE", help="digits, xor, spirals, sine, PATH.csv or PATH.npz"
+    )
+    t.add_argument("--target", default=None, metavar="COL", help="CSV target column (default: the last)")
+    t.add_argument("--task", default="auto", help="auto, classify or regress")
+    t.add_argument("--hidden", default="128,64", metavar="SIZES", help="hidden layer widths, e.g. 128,64")
+    t.add_argument("--activation", default="relu", help="relu, leaky_relu, sigmoid or tanh")
+    t.add_argument("--loss", default="auto", help="auto, ce, bce or mse")
+    t.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov or adam")
+    t.add_argument("--lr", type=_number("lr"), default=None, help="learning rate (default: per optimizer)")
+    t.add_argument("--weight-decay", type=_number("weight-decay"), default=0.0)
+    t.add_argument("--epochs", type=_integer("epochs"), default=200, help="maximum number of epochs")
+    t.add_argument("--batch-size", type=_integer("batch-size"), default=64)
+    t.add_argument("--tol", type=_number("tol"), default=1e-4)
+    t.add_argument("--patience", type=_integer("patience"), default=10)
+    t.add_argument("--val-fraction", type=_number("val-fraction"), default=0.1)
+    t.add_argument("--test-fraction", type=_number("test-fraction"), default=0.2)
+    t.add_argument("--seed", type=_integer("seed"), default=0)
+    t.add_argument("--dtype", default="float32", help="float32 or float64")
+    _add_backend(t)
+    t.add_argument("--out", default=None, metavar="DIR", help="run folder (default: runs/<timestamp>)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or summary lines")
+    t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    e = sub.add_parser("evaluate", help="metrics of a saved model on its test split or a data set")
+    e.add_argument("model", metavar="MODEL")
+    e.add_argument("--data", default=None, metavar="SOURCE", help="default: the source it was trained on")
+    e.add_argument("--split", default="test", choices=("test", "all"))
+    e.add_argument("--json", action="store_true")
+    _add_backend(e)
+
+    p = sub.add_parser("predict", help="predictions of a saved model, one row per sample")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--data", required=True, metavar="SOURCE")
+    p.add_argument("--out", default=None, metavar="FILE.csv", help="default: standard output")
+    _add_backend(p)
+
+    i = sub.add_parser("info", help="versions, backends and devices")
+    i.add_argument("--json", action="store_true")
+    return parser
+
+
+def _number(flag: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{flag}: not a number: {text!r}") from None
+
+    return parse
+
+
+def _integer(flag: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{flag}: not an integer: {text!r}") from None
+
+    return parse
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version", "--debug"):
+        argv = ["train", *argv]  # `gpubp` alone trains on the bundled digits
+    if argv == ["--debug"]:
+        argv = ["--debug", "train"]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args([*argv, "train"])
+    from .commands import COMMANDS
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        return COMMANDS[args.command](args)
+    except GpubpError as exc:
+        print(f"gpubp: error: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except TrainingDiverged as exc:
+        print(f"gpubp: error: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gpubp: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"gpubp: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                "(rerun with --debug for the traceback)",
+                file=sys.stderr,
+            )
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,334 @@
+"""What each ``gpubp`` subcommand does, once its arguments are parsed (see :mod:`gpubp.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import __version__
+from .backend import backend_report, default_backend_name, device_name, host, library_version
+from .datasets import Split, load_dataset, load_features, split_indices
+from .errors import GpubpError, TrainingDiverged
+from .model import Model, _fraction, load
+from .plot import PLOT_HINT, plot_losses
+
+MODEL_FILE = "model.safetensors"
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise GpubpError(f"--hidden: expected comma-separated positive integers like 128,64, got {text!r}") from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise GpubpError(f"--hidden: expected comma-separated positive integers like 128,64, got {text!r}")
+    return sizes
+
+
+def _labels(ds: Any) -> Any:
+    """Original class labels (or the regression targets) of a loaded data set."""
+    if ds.task != "classify":
+        return ds.y
+    return host.asarray(ds.classes)[ds.y]
+
+
+def _make_run_dir(out: str | None) -> tuple[str, bool]:
+    """Create the run folder; returns (path, created) so a failed run can remove what it made."""
+    path = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    if out is None:
+        base, n = path, 1
+        while os.path.exists(path):
+            n += 1
+            path = f"{base}-{n}"
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise GpubpError(f"--out {path}: exists and is not a folder")
+    created = not os.path.exists(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".gpubp-write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        if created:
+            shutil.rmtree(path, ignore_errors=True)
+        raise GpubpError(f"--out {path}: cannot write there ({exc.strerror or exc})") from None
+    return path, created
+
+
+class _Interrupt:
+    """SIGINT sets a flag the fit loop polls after each step; a second Ctrl-C aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+
+def train(args: argparse.Namespace) -> int:
+    """``gpubp train``: load data, split, fit, evaluate on the test part, save the run."""
+    info = sys.stderr if args.json else sys.stdout
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(message, file=info, flush=True)
+
+    test_fraction = _fraction("test-fraction", args.test_fraction)
+    model = Model(
+        hidden=_parse_hidden(args.hidden),
+        activation=args.activation,
+        task=args.task,
+        loss=args.loss,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        max_epochs=args.epochs,
+        tol=args.tol,
+        patience=args.patience,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        dtype=args.dtype,
+        backend=args.backend or default_backend_name("auto"),
+        device=args.device,
+    )
+    backend = model.backend
+    reason = f" ({backend.reason})" if backend.reason else ""
+    say(f"using {backend.describe()}{reason}")
+    ds = load_dataset(args.data, target=args.target, task=args.task, seed=args.seed)
+    split = split_indices(
+        ds.X.shape[0],
+        val_fraction=model.val_fraction,
+        test_fraction=test_fraction,
+        seed=args.seed,
+        y=ds.y if ds.task == "classify" else None,
+    )
+    labels = _labels(ds)
+    model.task = ds.task
+    say(
+        f"data: {ds.source} ({ds.X.shape[0]} samples, {ds.X.shape[1]} features, "
+        + (f"{len(ds.classes)} classes" if ds.task == "classify" else "regression")
+        + f"); split {len(split.train)}/{len(split.val)}/{len(split.test)} train/val/test"
+    )
+    run_dir, created = _make_run_dir(args.out)
+    model_path = os.path.join(run_dir, MODEL_FILE)
+    extra = {
+        "data": {
+            "source": args.data,
+            "target": ds.target_name,
+            "task": ds.task,
+            "seed": args.seed,
+            "n_samples": int(ds.X.shape[0]),
+            "val_fraction": model.val_fraction,
+            "test_fraction": test_fraction,
+            "split": split.to_dict(),
+        }
+    }
+    interrupt = _Interrupt()
+    signal.signal(signal.SIGINT, interrupt)
+    t0 = time.perf_counter()
+    try:
+        with open(os.path.join(run_dir, "metrics.jsonl"), "w", encoding="utf-8") as log:
+
+            def write_metrics(record: dict[str, Any]) -> None:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+
+            try:
+                history = model.fit(
+                    ds.X[split.train],
+                    labels[split.train],
+                    X_val=ds.X[split.val],
+                    y_val=labels[split.val],
+                    callbacks=[write_metrics],
+                    progress=not args.quiet and sys.stderr.isatty(),
+                    should_stop=interrupt.is_set,
+                )
+            except TrainingDiverged as exc:
+                if model.history is not None and model.history.best_epoch > 0:
+                    model.save(model_path, extra)
+                    raise TrainingDiverged(
+                        f"{exc}; the best model so far (epoch {model.history.best_epoch}) is kept in {model_path}",
+                        epoch=exc.epoch,
+                        step=exc.step,
+                    ) from None
+                raise
+            if history.stopped == "interrupted":
+                write_metrics(history.epochs[-1])
+    except GpubpError:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - t0
+    test = model.evaluate(ds.X[split.test], labels[split.test]) if len(split.test) else None
+    model.save(model_path, extra)
+    if history.stopped == "interrupted":
+        print(
+            f"gpubp: interrupted in epoch {len(history.epochs)}; the model so far is saved in {model_path}",
+            file=sys.stderr,
+        )
+        return 130
+    plotted = plot_losses(history, os.path.join(run_dir, "loss.png"))
+    if not plotted:
+        say(f"no loss plot: matplotlib is not installed ({PLOT_HINT})")
+    summary = {
+        "backend": backend.name,
+        "device": device_name(backend.device),
+        "fallback_reason": backend.reason,
+        "task": ds.task,
+        "data": ds.source,
+        "epochs_run": len(history.epochs),
+        "best_epoch": history.best_epoch,
+        "stopped": history.stopped,
+        "seconds": round(seconds, 3),
+        "run_dir": run_dir,
+        "model_path": model_path,
+        "n_train": len(split.train),
+        "n_val": len(split.val),
+        "n_test": len(split.test),
+        "test": _public_metrics(test),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        say(
+            f"trained {len(history.epochs)} epochs in {seconds:.2f} s "
+            f"(best epoch {history.best_epoch}, stopped: {history.stopped})"
+        )
+        say(f"test: {_format_metrics(test)} on {len(split.test)} samples")
+        say(f"model: {model_path}")
+    return 0
+
+
+def _public_metrics(metrics: dict[str, float] | None) -> dict[str, float] | None:
+    if metrics is None:
+        return None
+    return {k: v for k, v in metrics.items() if k != "loss"} | {"loss": metrics["loss"]}
+
+
+def _format_metrics(metrics: dict[str, float] | None) -> str:
+    if not metrics:
+        return "no test split (--test-fraction 0)"
+    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``gpubp evaluate``: metrics on the recorded test split, or on all of a data source."""
+    model = load(args.model, backend=args.backend, device=args.device)
+    data = model.metadata_.get("data", {})
+    source = args.data or data.get("source")
+    if source is None:
+        raise GpubpError(f"{args.model}: the model records no data source; pass --data")
+    target = data.get("target") if str(source).lower().endswith(".csv") else None
+    ds = load_dataset(source, target=target, task=model.task_, seed=data.get("seed", 0))
+    labels = _labels(ds)
+    rows = host.arange(ds.X.shape[0])
+    if args.split == "test":
+        if source != data.get("source"):
+            raise GpubpError(
+                f"--split test: the recorded split belongs to {data.get('source')!r}; use --split all for {source!r}"
+            )
+        if ds.X.shape[0] != data.get("n_samples"):
+            raise GpubpError(
+                f"--data {source}: has {ds.X.shape[0]} rows, "
+                f"but the model's split was recorded for {data.get('n_samples')}"
+            )
+        rows = Split.from_dict(data["split"]).test
+        if len(rows) == 0:
+            raise GpubpError(f"{args.model}: the model was trained with no test split; use --split all")
+    metrics = model.evaluate(ds.X[rows], labels[rows])
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"{args.split}: {_format_metrics(metrics)} on {len(rows)} samples ({model.backend.describe()})")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    """``gpubp predict``: one CSV row per sample: label and probabilities, or values."""
+    model = load(args.model, backend=args.backend, device=args.device)
+    data = model.metadata_.get("data", {})
+    X = load_features(args.data, n_features=model.n_features, target=data.get("target"), seed=data.get("seed", 0))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if model.task_ == "classify":
+        labels, proba = model.predict(X), model.predict_proba(X)
+        writer.writerow(["prediction", *(f"p_{c}" for c in model.classes)])
+        for label, row in zip(labels.tolist(), proba.tolist(), strict=True):
+            writer.writerow([label, *(f"{p:.6g}" for p in row)])
+    else:
+        values = model.predict(X)
+        values = values.reshape(len(values), -1)
+        writer.writerow(["prediction"] if values.shape[1] == 1 else [f"prediction_{j}" for j in range(values.shape[1])])
+        for row in values.tolist():
+            writer.writerow([f"{v:.8g}" for v in row])
+    _write_text(args.out, buffer.getvalue())
+    return 0
+
+
+def _write_text(path: str | None, text: str) -> None:
+    """To stdout, or atomically to ``path`` (a temporary file renamed into place)."""
+    if path is None:
+        sys.stdout.write(text)
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise GpubpError(f"--out {path}: cannot write ({exc.strerror or exc})") from None
+
+
+def info(args: argparse.Namespace) -> int:
+    """``gpubp info``: versions, backends (available or why not) and devices."""
+    report = {
+        "gpubp": __version__,
+        "python": platform.python_version(),
+        "numpy": library_version("numpy"),
+        "default_backend": default_backend_name("auto"),
+        "backends": backend_report(),
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"gpubp {report['gpubp']} (python {report['python']}, numpy {report['numpy']})")
+    for entry in report["backends"]:
+        if entry["available"]:
+            devices = ", ".join(
+                d["name"] + (f" ({d['gpu']}, {d['memory_gib']} GiB)" if "gpu" in d else "") for d in entry["devices"]
+            )
+            print(f"  {entry['name']:<17} {entry['version'] or '':<12} available: {devices}")
+        else:
+            print(f"  {entry['name']:<17} {entry['version'] or '-':<12} unavailable: {entry['reason']}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": train,
+    "evaluate": evaluate,
+    "predict": predict,
+    "info": info,
+}

@@ -1,0 +1,269 @@
+"""The fit loop: epochs of shuffled mini-batches cut on the device, until convergence.
+
+One training step is the notes' recipe, kept as four visible lines in
+:func:`train_step`: forward -> loss -> backward -> update. A gradient reduction
+across processes (data-parallel) slots in between backward and update.
+
+Host traffic is budgeted: the data set is on the device before ``fit`` starts;
+each epoch moves one permutation to the device and reads one small vector of
+statistics back (train loss, first non-finite step, validation loss and metric).
+Nothing inside a step converts a device array to a host value.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backend import Backend, backend_of, host_rng, to_host, transfer_counts
+from .errors import TrainingDiverged
+from .layers import Parameter
+from .losses import Loss
+from .metrics import correct_count, r2_score, squared_error_sum
+from .network import Sequential
+from .optim import Optimizer
+
+#: A callback receives each epoch's record; returning True stops training.
+Callback = Callable[[dict[str, Any]], Any]
+
+#: Rows per chunk when evaluating (bounds device memory on large sets).
+EVAL_CHUNK = 8192
+
+
+def train_step(
+    net: Sequential,
+    loss_fn: Loss,
+    optimizer: Optimizer,
+    xb: Any,
+    yb: Any,
+    reduce_gradients: Callable[[Sequence[Parameter]], None] | None = None,
+) -> Any:
+    """One step of gradient descent on a batch; returns the loss as a 0-d device array."""
+    optimizer.zero_grad()
+    pred = net.forward(xb)  # forward: y_hat = f(X; W, b)
+    loss = loss_fn.forward(pred, yb)  # loss: L(y, y_hat)
+    net.backward(loss_fn.backward())  # backward: dL/dtheta by the chain rule
+    if reduce_gradients is not None:
+        reduce_gradients(optimizer.params)  # e.g. an all-reduce over processes
+    optimizer.step()  # update: theta <- theta - alpha dL/dtheta
+    return loss
+
+
+def evaluate_sums(net: Sequential, loss_fn: Loss, X: Any, y: Any, task: str) -> tuple[Any, Any]:
+    """Summed loss and summed metric (correct count, or squared error) over a set, on the device."""
+    xp = backend_of(X).xp
+    loss_sum = metric_sum = None
+    n = X.shape[0]
+    for start in range(0, n, EVAL_CHUNK):
+        stop = min(start + EVAL_CHUNK, n)  # the standard leaves out-of-bounds slices unspecified
+        xb, yb = X[start:stop, ...], y[start:stop, ...]
+        out = net.forward(xb)
+        part_loss = loss_fn.forward(out, yb) * xb.shape[0]
+        part_metric = correct_count(out, yb) if task == "classify" else squared_error_sum(out, yb)
+        loss_sum = part_loss if loss_sum is None else loss_sum + part_loss
+        metric_sum = part_metric if metric_sum is None else metric_sum + part_metric
+    if loss_sum is None:  # an empty set
+        zero = xp.zeros((), dtype=X.dtype, device=X.device)
+        return zero, zero
+    return loss_sum, metric_sum
+
+
+@dataclass
+class History:
+    """What ``fit`` did: one record per epoch, and how it ended.
+
+    Attributes
+    ----------
+    epochs : list of dict
+        ``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy`` or ``val_mse``/``val_r2``,
+        ``seconds``, ``to_host`` and ``to_device`` (copies made during the epoch).
+    best_epoch : int
+        The epoch whose weights were restored (1-based; 0 if none).
+    stopped : str
+        ``converged``, ``max_epochs``, ``callback`` or ``interrupted``.
+    """
+
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped: str = ""
+
+    def column(self, key: str) -> list[Any]:
+        """One value per epoch, e.g. ``history.column('val_loss')``."""
+        return [record.get(key) for record in self.epochs]
+
+
+@dataclass
+class Trainer:
+    """Runs epochs of :func:`train_step` and decides when to stop.
+
+    Parameters
+    ----------
+    net, loss_fn, optimizer
+        What to train and how.
+    task : {'classify', 'regress'}
+        Chooses the validation metric (accuracy, or MSE and R^2).
+    batch_size : int
+    max_epochs : int
+    tol, patience
+        Stop when the monitored loss (validation, else training) has not
+        improved by more than ``tol`` for ``patience`` epochs.
+    seed : int
+        Seeds the host generator that draws each epoch's permutation.
+    callbacks : iterable of callables
+        Called with each epoch's record; returning True stops training.
+    progress : bool
+        Show a tqdm bar (one tick per epoch with loss and metric).
+    should_stop : callable, optional
+        Polled after every step (a plain Python flag, e.g. set by SIGINT).
+    """
+
+    net: Sequential
+    loss_fn: Loss
+    optimizer: Optimizer
+    task: str
+    batch_size: int = 64
+    max_epochs: int = 200
+    tol: float = 1e-4
+    patience: int = 10
+    seed: int = 0
+    callbacks: Iterable[Callback] = ()
+    progress: bool = False
+    should_stop: Callable[[], bool] | None = None
+    reduce_gradients: Callable[[Sequence[Parameter]], None] | None = None
+    start_epoch: int = 0
+    rng: Any = None
+
+    def __post_init__(self) -> None:
+        if self.rng is None:
+            self.rng = host_rng(self.seed)
+        self.best_loss = math.inf
+        self.bad_epochs = 0
+        self.best_weights: list[Any] | None = None
+        self.history = History()
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, val_target_var: float = 0.0) -> History:
+        """Train on device arrays ``X`` (n, features) and ``y`` until a stopping rule fires.
+
+        Raises
+        ------
+        TrainingDiverged
+            The training loss became NaN or infinite; the best weights so far
+            are restored into the network before it is raised.
+        """
+        backend = backend_of(X)
+        n = X.shape[0]
+        has_val = X_val is not None and X_val.shape[0] > 0
+        bar = _progress_bar(self.max_epochs, self.start_epoch, self.progress)
+        try:
+            for epoch in range(self.start_epoch + 1, self.max_epochs + 1):
+                record = self._epoch(backend, epoch, X, y, n, X_val if has_val else None, y_val, val_target_var)
+                self.history.epochs.append(record)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in _SHOWN and v is not None})
+                if record.get("interrupted"):
+                    self.history.stopped = "interrupted"
+                    break
+                if self._converged(record, has_val):
+                    self.history.stopped = "converged"
+                    break
+                if any(cb(record) is True for cb in self.callbacks):
+                    self.history.stopped = "callback"
+                    break
+            else:
+                self.history.stopped = "max_epochs"
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.history.stopped != "interrupted":
+            self.restore_best()
+        return self.history
+
+    def _epoch(
+        self, backend: Backend, epoch: int, X: Any, y: Any, n: int, X_val: Any, y_val: Any, val_target_var: float
+    ) -> dict[str, Any]:
+        xp = backend.xp
+        counts, t0 = transfer_counts(), time.perf_counter()
+        perm = backend.asarray(self.rng.permutation(n))  # the one host->device copy per epoch
+        loss_sum = xp.zeros((), dtype=X.dtype, device=X.device)
+        first_bad = xp.full((), -1.0, dtype=X.dtype, device=X.device)
+        steps, interrupted = 0, False
+        for start in range(0, n, self.batch_size):
+            idx = perm[start : min(start + self.batch_size, n)]
+            xb, yb = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)  # batches cut on the device
+            loss = train_step(self.net, self.loss_fn, self.optimizer, xb, yb, self.reduce_gradients)
+            loss_sum = loss_sum + loss * xb.shape[0]
+            first_bad = xp.where((first_bad < 0) & ~xp.isfinite(loss), float(steps + 1), first_bad)
+            steps += 1
+            if self.should_stop is not None and self.should_stop():
+                interrupted = True
+                break
+        if X_val is not None:
+            val_loss, val_metric = evaluate_sums(self.net, self.loss_fn, X_val, y_val, self.task)
+        else:
+            val_loss = val_metric = xp.zeros((), dtype=X.dtype, device=X.device)
+        stats = to_host(xp.stack([loss_sum, first_bad, val_loss, val_metric]))  # the one read per epoch
+        seen = min(steps * self.batch_size, n)
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": float(stats[0]) / max(seen, 1)}
+        if stats[1] >= 0 or not math.isfinite(record["train_loss"]):
+            self.restore_best()
+            step = int(stats[1]) if stats[1] >= 0 else steps
+            raise TrainingDiverged(
+                f"training diverged: the loss became non-finite at epoch {epoch}, step {step}",
+                epoch=epoch,
+                step=step,
+            )
+        if X_val is not None:
+            n_val = X_val.shape[0]
+            record["val_loss"] = float(stats[2]) / n_val
+            if self.task == "classify":
+                record["val_accuracy"] = float(stats[3]) / n_val
+            else:
+                mse = float(stats[3]) / (n_val * (y_val.shape[1] if y_val.ndim == 2 else 1))
+                record["val_mse"] = mse
+                record["val_r2"] = r2_score(mse, val_target_var)
+        after = transfer_counts()
+        record["seconds"] = time.perf_counter() - t0
+        record["to_host"] = after["to_host"] - counts["to_host"]
+        record["to_device"] = after["to_device"] - counts["to_device"]
+        record["steps"] = steps
+        if interrupted:
+            record["interrupted"] = True
+        return record
+
+    def _converged(self, record: dict[str, Any], has_val: bool) -> bool:
+        monitored = record["val_loss"] if has_val else record["train_loss"]
+        if monitored < self.best_loss - self.tol:
+            self.best_loss, self.bad_epochs = monitored, 0
+            self.history.best_epoch = record["epoch"]
+            self.best_weights = [_copy(p.data) for p in self.net.parameters()]  # stays on the device
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+    def restore_best(self) -> None:
+        """Put the best weights seen so far back into the network (if any)."""
+        if self.best_weights is None:
+            return
+        for p, best in zip(self.net.parameters(), self.best_weights, strict=True):
+            p.data = _copy(best)
+
+
+def _copy(x: Any) -> Any:
+    return backend_of(x).xp.asarray(x, copy=True)
+
+
+_SHOWN = ("train_loss", "val_loss", "val_accuracy", "val_r2")
+
+
+def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is a dependency, but a bare install still trains
+        return None
+    return tqdm(total=total, initial=initial, unit="epoch", leave=False, dynamic_ncols=True)

@@ -1,0 +1,608 @@
+"""gpubp.datasets: built-in and user data sets, one-line errors for bad input, splits, standardisation."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gpubp.datasets import MAX_AUTO_CLASSES, SOURCES, Dataset, Split, Standardizer, load_dataset, split_indices
+from gpubp.errors import GpubpError
+
+
+def raises_one_line(*fragments: str, call, **kwargs) -> str:
+    """Run ``call(**kwargs)``; it must raise GpubpError whose single-line message holds every fragment."""
+    with pytest.raises(GpubpError) as info:
+        call(**kwargs)
+    message = str(info.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+def write(tmp_path: pathlib.Path, name: str, content: str | bytes) -> str:
+    """A file under ``tmp_path``; returns its path as a string."""
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(content)
+    return str(path)
+
+
+# ---------------------------------------------------------------------------
+# Built-in data sets
+
+BUILTIN = {
+    # name: (n, n_features, task, classes)
+    "digits": (1797, 64, "classify", list(range(10))),
+    "xor": (400, 2, "classify", [0, 1]),
+    "spirals": (600, 2, "classify", [0, 1]),
+    "sine": (500, 1, "regress", []),
+}
+
+
+def test_builtin_names_are_the_sources():
+    assert set(BUILTIN) == set(SOURCES)
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_builtin_shapes_dtypes_task(name):
+    n, f, task, classes = BUILTIN[name]
+    d = load_dataset(name)
+    assert isinstance(d, Dataset)
+    assert d.X.shape == (n, f) and d.X.dtype == np.float64
+    assert d.y.shape == (n,)
+    assert d.y.dtype == (np.int64 if task == "classify" else np.float64)
+    assert d.task == task and d.classes == classes
+    assert len(d.feature_names) == f and all(isinstance(s, str) for s in d.feature_names)
+    assert isinstance(d.target_name, str) and d.source == name
+    assert np.isfinite(d.X).all() and np.isfinite(d.y).all()
+    json.dumps(d.classes)
+    if task == "classify":
+        assert set(np.unique(d.y)) == set(range(len(classes)))
+
+
+@pytest.mark.parametrize("name", ["xor", "spirals", "sine"])
+def test_synthetic_sets_are_seeded(name):
+    a, b, c = load_dataset(name, seed=1), load_dataset(name, seed=1), load_dataset(name, seed=2)
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert not np.array_equal(a.X, c.X)
+
+
+def test_xor_labels_follow_the_corners():
+    d = load_dataset("xor")
+    corner = (d.X > 0.5).astype(int)
+    agree = np.mean((corner[:, 0] ^ corner[:, 1]) == d.y)
+    assert agree > 0.95  # noise std 0.2 pushes a few points past the midline
+    assert np.bincount(d.y).tolist() == [200, 200]
+
+
+def test_sine_is_sin_plus_small_noise():
+    d = load_dataset("sine")
+    x = d.X[:, 0]
+    assert x.min() >= -np.pi and x.max() <= np.pi
+    assert np.std(d.y - np.sin(x)) < 0.1
+
+
+def test_spirals_are_balanced_and_interleaved():
+    d = load_dataset("spirals")
+    assert np.bincount(d.y).tolist() == [300, 300]
+    assert np.abs(d.X).max() < 1.5
+    # the arms wind around each other: both classes appear at every radius band
+    radius = np.hypot(d.X[:, 0], d.X[:, 1])
+    for lo in (0.2, 0.4, 0.6, 0.8):
+        band = (radius >= lo) & (radius < lo + 0.2)
+        assert set(d.y[band]) == {0, 1}
+
+
+def test_digits_values():
+    d = load_dataset("digits")
+    assert d.X.min() == 0 and d.X.max() == 16 and np.array_equal(d.X, np.round(d.X))
+    assert np.bincount(d.y).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert d.feature_names[:2] == ["pixel_0_0", "pixel_0_1"] and d.feature_names[-1] == "pixel_7_7"
+
+
+def test_digits_equals_scikit_learn():
+    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
+    X, y = datasets.load_digits(return_X_y=True)
+    d = load_dataset("digits")
+    np.testing.assert_array_equal(d.X, X)
+    np.testing.assert_array_equal(d.y, y)
+
+
+def test_bundled_file_is_small_and_plain():
+    path = pathlib.Path(__file__).parents[1] / "gpubp" / "data" / "digits.npz"
+    assert path.stat().st_size < 100_000
+    with np.load(path, allow_pickle=False) as d:
+        assert sorted(d.files) == ["X", "y"]
+        assert d["X"].dtype == np.uint8 and d["X"].shape == (1797, 64)
+        assert d["y"].dtype == np.uint8 and d["y"].shape == (1797,)
+
+
+def test_loading_needs_no_scikit_learn():
+    code = "import sys, gpubp.datasets as d; d.load_dataset('digits'); assert 'sklearn' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_module_names_no_array_library():
+    source = (pathlib.Path(__file__).parents[1] / "gpubp" / "datasets.py").read_text()
+    for line in source.splitlines():
+        words = line.split()
+        assert not (words[:1] in (["import"], ["from"]) and words[1].split(".")[0] in ("numpy", "cupy", "torch"))
+
+
+@pytest.mark.parametrize("task", ["bogus", "", "Classify"])
+def test_unknown_task(task):
+    raises_one_line("--task", repr(task), "auto, classify or regress", call=load_dataset, source="xor", task=task)
+
+
+def test_target_flag_on_a_builtin():
+    raises_one_line("--target label", "'digits'", call=load_dataset, source="digits", target="label")
+
+
+def test_builtin_tasks_can_be_overridden():
+    assert load_dataset("xor", task="regress").y.dtype == np.float64
+    raises_one_line(
+        "--task classify", "sine: sample 0", "not a whole number", call=load_dataset, source="sine", task="classify"
+    )
+
+
+# ---------------------------------------------------------------------------
+# CSV files
+
+
+def test_csv_numeric_target_is_regression(tmp_path):
+    path = write(tmp_path, "r.csv", "a,b,price\n1,2,3.5\n4,5,6.25\n7,8,-1\n")
+    d = load_dataset(path)
+    assert d.task == "regress" and d.classes == []
+    np.testing.assert_array_equal(d.X, [[1, 2], [4, 5], [7, 8]])
+    np.testing.assert_array_equal(d.y, [3.5, 6.25, -1.0])
+    assert d.y.dtype == np.float64 and d.X.dtype == np.float64
+    assert d.feature_names == ["a", "b"] and d.target_name == "price" and d.source == path
+
+
+def test_csv_integer_target_is_classification(tmp_path):
+    path = write(tmp_path, "c.csv", "x,label\n0.5,3\n1.5,1\n2.5,3\n3.5,7.0\n")
+    d = load_dataset(path)
+    assert d.task == "classify" and d.classes == [1, 3, 7]
+    assert all(type(c) is int for c in d.classes)
+    np.testing.assert_array_equal(d.y, [1, 0, 1, 2])
+    assert d.y.dtype == np.int64
+
+
+def test_csv_string_target(tmp_path):
+    path = write(tmp_path, "s.csv", 'x1,x2,animal\n1,2,dog\n3,4,"cat"\n5,6, dog \n7,8,emu\n')
+    d = load_dataset(path)
+    assert d.task == "classify" and d.classes == ["cat", "dog", "emu"]
+    np.testing.assert_array_equal(d.y, [1, 0, 1, 2])
+    json.dumps(d.classes)
+
+
+def test_csv_target_column_selection(tmp_path):
+    path = write(tmp_path, "t.csv", "y,a,b\n0,1.0,2.0\n1,3.0,4.0\n")
+    d = load_dataset(path, target="y")
+    assert d.feature_names == ["a", "b"] and d.target_name == "y"
+    np.testing.assert_array_equal(d.X, [[1, 2], [3, 4]])
+    d = load_dataset(path, target="a")
+    assert d.feature_names == ["y", "b"]
+    np.testing.assert_array_equal(d.X, [[0, 2], [1, 4]])
+
+
+def test_csv_quoting_whitespace_crlf_bom_and_trailing_blank_lines(tmp_path):
+    content = '\ufeff"a", " b,c ",y\r\n 1 , "2",0\r\n3,4,1\r\n\r\n\n   \n'
+    d = load_dataset(write(tmp_path, "q.csv", content))
+    assert d.feature_names == ["a", "b,c"]
+    np.testing.assert_array_equal(d.X, [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(d.y, [0, 1])
+
+
+def test_csv_auto_task_limit_and_overrides(tmp_path):
+    many = "x,y\n" + "".join(f"{i},{i}\n" for i in range(MAX_AUTO_CLASSES + 1))
+    path = write(tmp_path, "many.csv", many)
+    assert load_dataset(path).task == "regress"
+    assert load_dataset(path, task="classify").classes == list(range(MAX_AUTO_CLASSES + 1))
+    two = write(tmp_path, "two.csv", "x,y\n1,0\n2,1\n")
+    assert load_dataset(two, task="regress").y.dtype == np.float64
+
+
+def test_csv_boolean_like_text_is_classified(tmp_path):
+    d = load_dataset(write(tmp_path, "b.csv", "x,ok\n1,true\n2,false\n"))
+    assert d.classes == ["false", "true"] and d.y.tolist() == [1, 0]
+
+
+def test_csv_task_mismatches(tmp_path):
+    frac = write(tmp_path, "frac.csv", "x,y\n1,0\n2,0.5\n3,1\n")
+    raises_one_line(
+        "--task classify", f"{frac}: row 3, column 'y'", "0.5", call=load_dataset, source=frac, task="classify"
+    )
+    text = write(tmp_path, "text.csv", "x,y\n1,cat\n2,dog\n")
+    raises_one_line(
+        "--task regress", f"{text}: row 2, column 'y'", "'cat'", call=load_dataset, source=text, task="regress"
+    )
+    single = write(tmp_path, "single.csv", "x,y\n1,a\n2,a\n")
+    raises_one_line(f"column 'y' of {single}", "single class ('a')", call=load_dataset, source=single)
+
+
+def test_csv_mixed_numbers_and_text(tmp_path):
+    path = write(tmp_path, "mixed.csv", "x,y\n1,0\n2,1\n3,oops\n")
+    raises_one_line(
+        f"{path}: row 4, column 'y'", "'oops' is not a number", "--task classify", call=load_dataset, source=path
+    )
+    d = load_dataset(path, task="classify")
+    assert d.classes == ["0", "1", "oops"]
+
+
+BAD_CSV = [
+    # (name, content, fragments the message must hold besides the path)
+    ("empty.csv", "", ["empty"]),
+    ("spaces.csv", "\n  \n\n", ["empty"]),
+    ("header_only.csv", "a,b,y\n", ["no data rows"]),
+    ("header_only_blank.csv", "a,b,y\n\n\n", ["no data rows"]),
+    ("text_cell.csv", "a,b,y\n1,2,0\n3,abc,1\n", ["row 3, column 'b'", "'abc' is not a number"]),
+    ("empty_cell.csv", "a,b,y\n1,,0\n3,4,1\n", ["row 2, column 'b'", "empty cell"]),
+    ("nan_cell.csv", "a,b,y\n1,2,0\n3,nan,1\n", ["row 3, column 'b'", "'nan' is not a finite number"]),
+    ("inf_cell.csv", "a,b,y\n-inf,2,0\n3,4,1\n", ["row 2, column 'a'", "'-inf' is not a finite number"]),
+    ("overflow.csv", "a,y\n1e999,0\n3,1\n", ["row 2, column 'a'", "not a finite number"]),
+    ("nan_target.csv", "a,y\n1,0.5\n2,NaN\n", ["row 3, column 'y'", "not a finite number"]),
+    ("inf_text_target.csv", "a,y\n1,cat\n2,inf\n", ["row 3, column 'y'", "not a finite number"]),
+    ("empty_target.csv", "a,y\n1,0\n2,\n", ["row 3, column 'y'", "empty cell"]),
+    ("ragged_short.csv", "a,b,y\n1,2,0\n1,2\n", ["row 3 has 2 columns, expected 3"]),
+    ("ragged_long.csv", "a,b,y\n1,2,0,9\n", ["row 2 has 4 columns, expected 3"]),
+    ("blank_middle.csv", "a,y\n1,0\n\n2,1\n", ["row 3 is blank"]),
+    ("blank_after_header.csv", "a,y\n   \n1,0\n", ["row 2 is blank"]),
+    ("no_header.csv", "1,2,0\n3,4,1\n", ["row 1", "header"]),
+    ("one_column.csv", "y\n1\n2\n", ["only one column ('y')"]),
+    ("unnamed.csv", "a,,y\n1,2,3\n", ["row 1 (header), column 2 has no name"]),
+    ("duplicate.csv", "a,a,y\n1,2,3\n", ["column name 'a' appears twice"]),
+    ("bad_quote.csv", 'a,y\n1,"0"x\n', ["row 2", "not valid CSV"]),
+    ("open_quote.csv", 'a,y\n1,"0\n2,1\n', ["row 2", "not valid CSV"]),
+    ("latin1.csv", b"a,y\n1,0\ncaf\xe9,1\n", ["row 3", "not UTF-8", "0xe9"]),
+    ("binary.csv", b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe", ["not UTF-8"]),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "fragments"), BAD_CSV, ids=[c[0] for c in BAD_CSV])
+def test_bad_csv(tmp_path, name, content, fragments):
+    path = write(tmp_path, name, content)
+    raises_one_line(path, *fragments, call=load_dataset, source=path)
+
+
+def test_csv_missing_target_column(tmp_path):
+    path = write(tmp_path, "t.csv", "a,b,y\n1,2,3\n")
+    raises_one_line("--target label", path, "columns: a, b, y", call=load_dataset, source=path, target="label")
+
+
+def test_first_bad_cell_in_reading_order(tmp_path):
+    path = write(tmp_path, "two_bad.csv", "a,b,y\n1,2,0\n3,x,1\nz,4,0\n")
+    raises_one_line("row 3, column 'b'", call=load_dataset, source=path)
+
+
+# ---------------------------------------------------------------------------
+# Sources that are not files, or not files we read
+
+
+def test_unknown_source_lists_the_choices():
+    raises_one_line("'mnist'", "digits, xor, spirals, sine", ".csv or .npz", call=load_dataset, source="mnist")
+
+
+def test_missing_files(tmp_path):
+    for name in ("nope.csv", "nope.npz"):
+        path = str(tmp_path / name)
+        raises_one_line(path, "no such file", call=load_dataset, source=path)
+
+
+def test_directory_given_as_file(tmp_path):
+    for name in ("folder.csv", "folder.npz", "folder"):
+        (tmp_path / name).mkdir()
+        path = str(tmp_path / name)
+        raises_one_line(path, "is a directory", call=load_dataset, source=path)
+
+
+def test_unsupported_extension(tmp_path):
+    path = write(tmp_path, "data.txt", "a,y\n1,0\n")
+    raises_one_line(path, "unsupported file type .txt", call=load_dataset, source=path)
+
+
+def test_uppercase_extension_and_pathlike(tmp_path):
+    path = write(tmp_path, "UP.CSV", "a,y\n1,0\n2,1\n")
+    assert load_dataset(path).task == "classify"
+    assert load_dataset(pathlib.Path(path)).source == path
+
+
+# ---------------------------------------------------------------------------
+# .npz files
+
+
+def npz(tmp_path: pathlib.Path, name: str, **arrays) -> str:
+    """An uncompressed .npz under ``tmp_path`` holding ``arrays``."""
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def test_npz_classification_and_regression(tmp_path):
+    X = np.arange(12, dtype=np.int32).reshape(6, 2)
+    d = load_dataset(npz(tmp_path, "c.npz", X=X, y=np.array([5, 2, 5, 2, 9, 9], dtype=np.uint8)))
+    assert d.task == "classify" and d.classes == [2, 5, 9] and d.y.tolist() == [1, 0, 1, 0, 2, 2]
+    assert d.X.dtype == np.float64 and d.feature_names == ["x0", "x1"] and d.target_name == "y"
+    Y = np.linspace(0, 1, 12).reshape(6, 2)
+    d = load_dataset(npz(tmp_path, "r.npz", X=X, y=Y))
+    assert d.task == "regress" and d.y.shape == (6, 2) and d.y.dtype == np.float64
+
+
+def test_npz_text_and_bool_labels(tmp_path):
+    X = np.zeros((4, 3))
+    d = load_dataset(npz(tmp_path, "t.npz", X=X, y=np.array(["b", "a", "b", "c"])))
+    assert d.classes == ["a", "b", "c"] and d.y.tolist() == [1, 0, 1, 2]
+    d = load_dataset(npz(tmp_path, "b.npz", X=X, y=np.array([True, False, True, True])))
+    assert d.classes == [False, True] and d.y.tolist() == [1, 0, 1, 1]
+    json.dumps(d.classes)
+
+
+def test_npz_one_column_labels(tmp_path):
+    d = load_dataset(npz(tmp_path, "col.npz", X=np.zeros((3, 1)), y=np.array([[1], [0], [1]])))
+    assert d.task == "classify" and d.y.shape == (3,)
+
+
+def test_npz_target_flag_refused(tmp_path):
+    path = npz(tmp_path, "x.npz", X=np.zeros((2, 1)), y=np.array([0, 1]))
+    raises_one_line("--target y", path, call=load_dataset, source=path, target="y")
+
+
+def test_npz_multi_column_cannot_be_classified(tmp_path):
+    path = npz(tmp_path, "m.npz", X=np.zeros((3, 1)), y=np.zeros((3, 2)))
+    raises_one_line(
+        "--task classify", f"array 'y' of {path}", "(3, 2)", call=load_dataset, source=path, task="classify"
+    )
+
+
+def test_npz_text_cannot_be_regressed(tmp_path):
+    path = npz(tmp_path, "t.npz", X=np.zeros((2, 1)), y=np.array(["a", "b"]))
+    raises_one_line("--task regress", f"{path}: y[0]", "'a'", call=load_dataset, source=path, task="regress")
+
+
+def bad_npz_cases(tmp_path: pathlib.Path) -> list[tuple[str, list[str]]]:
+    """(path, fragments) for every malformed .npz."""
+    good_X, good_y = np.zeros((3, 2)), np.array([0, 1, 0])
+    nan_X = good_X.copy()
+    nan_X[1, 0] = np.nan
+    cases = [
+        (npz(tmp_path, "no_X.npz", features=good_X, y=good_y), ["no array 'X'", "found: features, y"]),
+        (npz(tmp_path, "no_y.npz", X=good_X), ["no array 'y'", "found: X"]),
+        (npz(tmp_path, "lengths.npz", X=good_X, y=good_y[:2]), ["X has 3 rows but y has 2"]),
+        (npz(tmp_path, "flat.npz", X=np.zeros(3), y=good_y), ["array 'X'", "shape (3,)", "2-D"]),
+        (npz(tmp_path, "cube.npz", X=np.zeros((3, 2, 2)), y=good_y), ["array 'X'", "shape (3, 2, 2)"]),
+        (npz(tmp_path, "no_rows.npz", X=np.zeros((0, 2)), y=np.zeros(0)), ["array 'X'", "shape (0, 2)"]),
+        (npz(tmp_path, "y3d.npz", X=good_X, y=np.zeros((3, 1, 1))), ["array 'y'", "shape (3, 1, 1)"]),
+        (npz(tmp_path, "text_X.npz", X=np.array([["a"], ["b"]]), y=good_y[:2]), ["array 'X'", "dtype <U1"]),
+        (npz(tmp_path, "complex_X.npz", X=good_X + 1j, y=good_y), ["array 'X'", "dtype complex128"]),
+        (npz(tmp_path, "complex_y.npz", X=good_X, y=good_y + 1j), ["array 'y'", "dtype complex128"]),
+        (npz(tmp_path, "nan_X.npz", X=nan_X, y=good_y), ["X[1, 0] is nan"]),
+        (npz(tmp_path, "inf_y.npz", X=good_X, y=np.array([0.0, 1.0, np.inf])), ["y[2] is inf"]),
+        (npz(tmp_path, "inf_Y.npz", X=good_X, y=np.array([[0.0, 1.0], [-np.inf, 0], [1, 1]])), ["y[1, 0] is -inf"]),
+        (
+            npz(tmp_path, "obj_X.npz", X=np.array([[1, None]], dtype=object), y=np.array([0])),
+            ["array 'X'", "dtype object", "never loaded"],
+        ),
+        (npz(tmp_path, "obj_y.npz", X=good_X, y=np.array([0, "a", None], dtype=object)), ["array 'y'", "object"]),
+        (write(tmp_path, "empty.npz", b""), ["empty"]),
+        (write(tmp_path, "text.npz", b"X,y\n1,2\n"), ["not a valid .npz file"]),
+        (
+            write(
+                tmp_path,
+                "truncated.npz",
+                (pathlib.Path(npz(tmp_path, "ok.npz", X=good_X, y=good_y)).read_bytes()[:100]),
+            ),
+            ["not a valid .npz file"],
+        ),
+    ]
+    npy = tmp_path / "single.npz"
+    np.save(tmp_path / "single.npy", good_X)
+    (tmp_path / "single.npy").rename(npy)
+    cases.append((str(npy), ["single .npy array"]))
+    # damage X's data inside an otherwise valid archive: its CRC no longer matches
+    data = bytearray(
+        pathlib.Path(npz(tmp_path, "crc.npz", X=np.arange(200.0).reshape(100, 2), y=np.zeros(100))).read_bytes()
+    )
+    at = data.index(b"\x00\x00\x00\x00\x00\x00\xf0?")  # the float 1.0 inside X
+    data[at + 7] = 0x40
+    cases.append((write(tmp_path, "crc.npz", bytes(data)), ["array 'X'", "corrupt"]))
+    return cases
+
+
+def test_bad_npz(tmp_path):
+    for path, fragments in bad_npz_cases(tmp_path):
+        raises_one_line(path, *fragments, call=load_dataset, source=path)
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that pickled code ran."""
+
+    def __init__(self, marker: pathlib.Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("key", ["X", "y"])
+def test_npz_pickle_payload_never_runs(tmp_path, key):
+    marker = tmp_path / "pwned"
+    arrays = {"X": np.zeros((1, 1)), "y": np.zeros(1)}
+    arrays[key] = np.array([_Payload(marker)] * arrays[key].size, dtype=object).reshape(arrays[key].shape)
+    path = npz(tmp_path, "evil.npz", **arrays)
+    raises_one_line(path, f"array {key!r}", "dtype object", call=load_dataset, source=path)
+    assert not marker.exists()
+    with np.load(path, allow_pickle=True) as unsafe:  # the payload is live: unpickling does run it
+        unsafe[key]
+    assert marker.exists()
+
+
+# ---------------------------------------------------------------------------
+# Splits
+
+
+def test_split_is_a_seeded_partition():
+    a = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=3)
+    b = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=3)
+    c = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=4)
+    assert (len(a.train), len(a.val), len(a.test)) == (70, 10, 20)
+    for part in ("train", "val", "test"):
+        x = getattr(a, part)
+        assert x.dtype == np.int64 and x.ndim == 1
+        assert np.all(np.diff(x) > 0)  # sorted, no repeats
+        np.testing.assert_array_equal(x, getattr(b, part))
+    np.testing.assert_array_equal(np.sort(np.concatenate([a.train, a.val, a.test])), np.arange(100))
+    assert not np.array_equal(a.test, c.test)
+
+
+def test_zero_fractions_give_empty_parts():
+    s = split_indices(10, val_fraction=0.0, test_fraction=0, seed=0)
+    np.testing.assert_array_equal(s.train, np.arange(10))
+    assert s.val.shape == (0,) and s.test.shape == (0,) and s.val.dtype == np.int64
+    s = split_indices(10, val_fraction=0.3, test_fraction=0, seed=0)
+    assert (len(s.train), len(s.val), len(s.test)) == (7, 3, 0)
+
+
+def test_stratified_split_keeps_proportions():
+    y = load_dataset("digits").y
+    s = split_indices(len(y), val_fraction=0.15, test_fraction=0.2, seed=0, y=y)
+    plain = split_indices(len(y), val_fraction=0.15, test_fraction=0.2, seed=0)
+    assert [len(s.train), len(s.val), len(s.test)] == [len(plain.train), len(plain.val), len(plain.test)]
+    np.testing.assert_array_equal(np.sort(np.concatenate([s.train, s.val, s.test])), np.arange(len(y)))
+    counts = np.bincount(y)
+    for part, fraction in ((s.val, 0.15), (s.test, 0.2)):
+        assert np.all(np.abs(np.bincount(y[part], minlength=10) - counts * fraction) < 1)
+
+
+def test_stratified_split_with_string_labels_and_a_rare_class():
+    y = np.array(["a"] * 30 + ["b"] * 9 + ["rare"])
+    for seed in range(5):
+        s = split_indices(40, val_fraction=0.2, test_fraction=0.2, seed=seed, y=y)
+        assert "rare" in y[s.train]
+        assert list(np.unique(y[s.test], return_counts=True)[1]) == [6, 2]
+        assert list(np.unique(y[s.val], return_counts=True)[1]) == [6, 2]
+
+
+def test_split_too_few_samples():
+    message = raises_one_line(
+        "too few samples: 5 rows cannot be split into train/val/test with --val-fraction 0.1 --test-fraction 0.2",
+        call=split_indices,
+        n=5,
+        val_fraction=0.1,
+        test_fraction=0.2,
+        seed=0,
+    )
+    assert "val would get no row" in message
+    raises_one_line(
+        "3 rows", "train would get 1 rows", call=split_indices, n=3, val_fraction=0.3, test_fraction=0.3, seed=0
+    )
+    raises_one_line("1 rows", call=split_indices, n=1, val_fraction=0, test_fraction=0, seed=0)
+    y = np.arange(6) % 3  # 3 classes of 2: train needs all 3 but gets only 2
+    raises_one_line(
+        "6 rows", "each of the 3 classes", call=split_indices, n=6, val_fraction=0.34, test_fraction=0.34, seed=0, y=y
+    )
+
+
+@pytest.mark.parametrize(
+    ("val", "test", "fragment"),
+    [
+        (1.0, 0.0, "--val-fraction 1.0"),
+        (-0.1, 0.0, "--val-fraction -0.1"),
+        (0.0, float("nan"), "--test-fraction"),
+        (0.5, 0.5, "together"),
+        (True, 0.1, "--val-fraction True"),
+        ("0.1", 0.1, "--val-fraction 0.1"),
+    ],
+)
+def test_split_bad_fractions(val, test, fragment):
+    raises_one_line(fragment, call=split_indices, n=100, val_fraction=val, test_fraction=test, seed=0)
+
+
+def test_split_labels_must_match_n():
+    raises_one_line(
+        "y has shape (3,)", call=split_indices, n=10, val_fraction=0.1, test_fraction=0.1, seed=0, y=np.zeros(3)
+    )
+
+
+def test_split_dict_round_trip():
+    s = split_indices(50, val_fraction=0.2, test_fraction=0.1, seed=1)
+    d = json.loads(json.dumps(s.to_dict()))
+    t = Split.from_dict(d)
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(t, part), getattr(s, part))
+        assert getattr(t, part).dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"train": [0], "val": []},
+        {"train": [0, 1.5], "val": [], "test": []},
+        {"train": [0, -1], "val": [], "test": []},
+        {"train": [0, 1], "val": [1], "test": []},
+        [1, 2],
+    ],
+)
+def test_split_from_bad_dict(bad):
+    raises_one_line("split metadata", call=Split.from_dict, d=bad)
+
+
+# ---------------------------------------------------------------------------
+# Standardizer
+
+
+def test_standardizer_fits_the_training_part_only():
+    d = load_dataset("digits")
+    s = split_indices(len(d.y), val_fraction=0.1, test_fraction=0.1, seed=0, y=d.y)
+    X_before = d.X.copy()
+    std = Standardizer().fit(d.X[s.train])
+    np.testing.assert_allclose(std.mean, d.X[s.train].mean(axis=0))
+    Z = std.transform(d.X[s.train])
+    assert Z.dtype == np.float64 and Z.shape == (len(s.train), 64)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
+    varying = d.X[s.train].std(axis=0) > 0
+    np.testing.assert_allclose(Z[:, varying].std(axis=0), 1)
+    assert not np.allclose(std.transform(d.X[s.test]).mean(axis=0)[varying], 0, atol=1e-12)
+    np.testing.assert_array_equal(d.X, X_before)  # the caller's array is untouched
+
+
+def test_standardizer_constant_features_get_scale_one():
+    X = np.array([[1.0, 0.1, 5.0], [2.0, 0.1, 5.0], [3.0, 0.1, 5.0]])
+    std = Standardizer().fit(X)
+    assert std.scale[1] == 1.0 and std.scale[2] == 1.0 and std.scale[0] > 0
+    Z = std.transform(X)
+    assert np.all(Z[:, 1:] == 0) and np.all(np.isfinite(Z))
+
+
+def test_standardizer_dict_round_trip():
+    X = np.random.default_rng(0).normal(3.0, 2.0, size=(20, 4))
+    std = Standardizer().fit(X)
+    again = Standardizer.from_dict(json.loads(json.dumps(std.to_dict())))
+    np.testing.assert_array_equal(again.transform(X), std.transform(X))
+    assert again.mean.dtype == np.float64 and again.scale.shape == (4,)
+
+
+def test_standardizer_errors():
+    raises_one_line("fit before transform", call=Standardizer().transform, X=np.zeros((2, 2)))
+    raises_one_line("fit before to_dict", call=Standardizer().to_dict)
+    std = Standardizer().fit(np.zeros((3, 2)))
+    raises_one_line("fitted on 2 features, got 3", call=std.transform, X=np.zeros((3, 3)))
+    raises_one_line("2-D", call=std.transform, X=np.zeros(2))
+    raises_one_line("no rows", call=Standardizer().fit, X=np.zeros((0, 2)))
+    raises_one_line("not finite", call=Standardizer().fit, X=np.array([[1.0], [np.nan]]))
+    for bad in (
+        {"mean": [0.0]},
+        {"mean": [0.0], "scale": [0.0]},
+        {"mean": [0.0, 1.0], "scale": [1.0]},
+        {"mean": ["a"], "scale": [1.0]},
+    ):
+        raises_one_line("standardizer metadata", call=Standardizer.from_dict, d=bad)
