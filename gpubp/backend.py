@@ -187,6 +187,7 @@ def _resolve_torch(device: Any) -> Backend:
 
 
 def _resolve_cupy(device: Any) -> Backend:
+    _gpu_index(device)  # a malformed device name is a usage error, whatever the GPU
     ok, reason = cupy_status(device)
     if not ok:
         raise BackendUnavailableError(f"--backend cupy: cupy unavailable: {reason}")

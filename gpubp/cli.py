@@ -8,6 +8,7 @@ unexpected internal error (one line, and ``--debug`` shows the traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
@@ -92,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="FILE.csv", help="default: standard output")
     _add_backend(p)
 
+    q = sub.add_parser("parity", help="train the same network on several backends and compare the weights")
+    q.add_argument(
+        "--backends",
+        default="numpy,array_api_strict,torch",
+        metavar="LIST",
+        help="comma-separated NAME or NAME:DEVICE, the first is the reference (e.g. numpy,cupy:0)",
+    )
+    q.add_argument("--steps", type=_integer("steps"), default=50)
+    q.add_argument("--dtype", default="float32", help="float32 or float64")
+    q.add_argument("--data", default="digits", metavar="SOURCE")
+    q.add_argument("--seed", type=_integer("seed"), default=0)
+    q.add_argument("--json", action="store_true")
+
     i = sub.add_parser("info", help="versions, backends and devices")
     i.add_argument("--json", action="store_true")
     return parser
@@ -139,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingDiverged as exc:
         print(f"gpubp: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. `gpubp parity | head`: the reader left, nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("gpubp: interrupted", file=sys.stderr)
         return 130

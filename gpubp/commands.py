@@ -326,7 +326,41 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Exit code of ``gpubp parity`` when a difference exceeds the tolerance.
+PARITY_FAILED = 4
+
+
+def parity(args: argparse.Namespace) -> int:
+    """``gpubp parity``: same seed, same batches on each backend; per-layer differences."""
+    from .parity import run_parity
+
+    specs = []
+    for item in (part.strip() for part in args.backends.split(",")):
+        if not item:
+            continue
+        name, _, device = item.partition(":")
+        specs.append((name, device or None))
+    report = run_parity(specs, steps=args.steps, dtype=args.dtype, data=args.data, seed=args.seed)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "reference": report.reference,
+                    "dtype": report.dtype,
+                    "steps": report.steps,
+                    "tolerance": report.tol,
+                    "rows": report.rows,
+                }
+            )
+        )
+    else:
+        print(report.table())
+    return 0 if report.ok else PARITY_FAILED
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "parity": parity,
     "train": train,
     "evaluate": evaluate,
     "predict": predict,
