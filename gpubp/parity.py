@@ -53,7 +53,8 @@ class ParityReport:
         """The report as aligned text, one row per backend and array."""
         w = max([len("backend"), *(len(row["backend"]) for row in self.rows)])
         lines = [
-            f"parity: {self.steps} steps in {self.dtype}, reference {self.reference}, tolerance {self.tol:g} (relative)",
+            f"parity: {self.steps} steps in {self.dtype}, reference {self.reference}, "
+            f"tolerance {self.tol:g} (relative)",
             f"  {'backend':<{w}} {'array':<12} {'max abs diff':>13} {'max rel diff':>13}",
         ]
         for row in self.rows:
