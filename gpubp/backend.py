@@ -384,6 +384,11 @@ def transfer_counts() -> dict[str, int]:
     return dict(_TRANSFERS)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device allocation failure (CuPy's or PyTorch's OutOfMemoryError)."""
+    return type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError)
+
+
 def synchronize(backend: Backend) -> None:
     """Wait for queued device work (for timing); a no-op on the CPU."""
     if backend.name == "cupy":

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import Backend, backend_of, host_rng, to_host, transfer_counts
-from .errors import TrainingDiverged
+from .backend import Backend, backend_of, host_rng, is_out_of_memory, to_host, transfer_counts
+from .errors import GpubpError, TrainingDiverged
 from .layers import Parameter
 from .losses import Loss
 from .metrics import correct_count, r2_score, squared_error_sum
@@ -159,7 +159,15 @@ class Trainer:
         bar = _progress_bar(self.max_epochs, self.start_epoch, self.progress)
         try:
             for epoch in range(self.start_epoch + 1, self.max_epochs + 1):
-                record = self._epoch(backend, epoch, X, y, n, X_val if has_val else None, y_val, val_target_var)
+                try:
+                    record = self._epoch(backend, epoch, X, y, n, X_val if has_val else None, y_val, val_target_var)
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    raise GpubpError(
+                        f"out of memory on {backend.describe()} with --batch-size {self.batch_size}: "
+                        f"try --batch-size {max(self.batch_size // 2, 1)} or smaller --hidden layers"
+                    ) from None
                 self.history.epochs.append(record)
                 if bar is not None:
                     bar.update(1)
@@ -167,10 +175,11 @@ class Trainer:
                 if record.get("interrupted"):
                     self.history.stopped = "interrupted"
                     break
+                asked = [cb(record) is True for cb in self.callbacks]  # every callback sees every epoch
                 if self._converged(record, has_val):
                     self.history.stopped = "converged"
                     break
-                if any(cb(record) is True for cb in self.callbacks):
+                if any(asked):
                     self.history.stopped = "callback"
                     break
             else:
