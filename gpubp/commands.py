@@ -43,8 +43,8 @@ def _labels(ds: Any) -> Any:
     return host.asarray(ds.classes)[ds.y]
 
 
-def _make_run_dir(out: str | None) -> tuple[str, bool]:
-    """Create the run folder; returns (path, created) so a failed run can remove what it made."""
+def _make_run_dir(out: str | None) -> tuple[str, str | None]:
+    """Create the run folder; returns (path, the topmost folder this made or None) so a failed run can remove it."""
     path = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     if out is None:
         base, n = path, 1
@@ -53,7 +53,10 @@ def _make_run_dir(out: str | None) -> tuple[str, bool]:
             path = f"{base}-{n}"
     if os.path.exists(path) and not os.path.isdir(path):
         raise GpubpError(f"--out {path}: exists and is not a folder")
-    created = not os.path.exists(path)
+    created = None  # e.g. runs/ itself when it did not exist yet
+    missing = os.path.abspath(path)
+    while not os.path.exists(missing):
+        created, missing = missing, os.path.dirname(missing)
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, ".gpubp-write-test")
@@ -61,10 +64,23 @@ def _make_run_dir(out: str | None) -> tuple[str, bool]:
             pass
         os.remove(probe)
     except OSError as exc:
-        if created:
-            shutil.rmtree(path, ignore_errors=True)
+        _remove_run_dir(path, created)
         raise GpubpError(f"--out {path}: cannot write there ({exc.strerror or exc})") from None
     return path, created
+
+
+def _remove_run_dir(path: str, created: str | None) -> None:
+    """Remove the run folder and the folders above it that ``_make_run_dir`` made, while empty (never another run)."""
+    if created is None:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    folder = os.path.abspath(path)
+    while folder != created:
+        folder = os.path.dirname(folder)
+        try:
+            os.rmdir(folder)  # fails if another run put something there meanwhile
+        except OSError:
+            return
 
 
 class _Interrupt:
@@ -172,9 +188,9 @@ def train(args: argparse.Namespace) -> int:
                 raise
             if history.stopped == "interrupted":
                 write_metrics(history.epochs[-1])
-    except GpubpError:
-        if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    except (GpubpError, TrainingDiverged):
+        if not os.path.exists(model_path):  # nothing worth keeping: leave no half-written run
+            _remove_run_dir(run_dir, created)
         raise
     seconds = time.perf_counter() - t0
     test = model.evaluate(ds.X[split.test], labels[split.test]) if len(split.test) else None

@@ -20,8 +20,10 @@ def predicted_classes(out: Any) -> Any:
 
 
 def correct_count(out: Any, labels: Any) -> Any:
-    """How many rows are classified right, as a float 0-d array (labels: (n,) indices)."""
+    """How many rows are classified right, as a float 0-d array (labels: (n,) indices or (n, C) one-hot)."""
     xp = namespace(out)
+    if labels.ndim == 2:  # one-hot rows (the mse loss's targets), or one column of labels
+        labels = xp.argmax(labels, axis=1) if labels.shape[1] > 1 else labels[:, 0]  # (n,)
     hits = predicted_classes(out) == xp.astype(labels, xp.int64)
     return xp.sum(xp.astype(hits, out.dtype))
 

@@ -10,6 +10,7 @@ backend's device.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -40,9 +41,9 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 1e-3}
 
 
 def _positive_int(flag: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise GpubpError(f"--{flag}: must be a positive integer, got {value!r}")
-    return value
+    return int(value)  # a NumPy integer becomes a plain int (JSON-serialisable metadata)
 
 
 def _fraction(flag: str, value: Any) -> float:
@@ -108,8 +109,9 @@ class Model:
         device: Any = None,
     ) -> None:
         hidden = tuple(hidden)
-        if any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in hidden):
+        if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h <= 0 for h in hidden):
             raise GpubpError(f"--hidden: hidden sizes must be positive integers, got {list(hidden)}")
+        hidden = tuple(int(h) for h in hidden)
         if task not in ("auto", "classify", "regress"):
             raise GpubpError(f"--task: unknown task {task!r} (choose from auto, classify, regress)")
         if loss not in ("auto", "ce", "bce", "mse"):
@@ -130,14 +132,15 @@ class Model:
         if not (math.isfinite(self.tol) and self.tol >= 0):
             raise GpubpError(f"--tol: must be a number >= 0, got {tol!r}")
         self.val_fraction = _fraction("val-fraction", val_fraction)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise GpubpError(f"--seed: must be a non-negative integer, got {seed!r}")
-        self.seed = seed
+        self.seed = int(seed)
         self.backend = resolve(backend if backend is not None else default_backend_name("auto"), device)
         self.dtype = dtype
         self._xp_dtype = self.backend.dtype(dtype)
         # Validate lr, weight decay and the activation now, not after loading data.
-        get_optimizer(optimizer, [_probe_parameter(self.backend, self._xp_dtype)], self.lr, weight_decay)
+        probe = get_optimizer(optimizer, [_probe_parameter(self.backend, self._xp_dtype)], self.lr, weight_decay)
+        self.lr, self.weight_decay = probe.lr, probe.weight_decay  # validated Python floats
         mlp([1, *hidden, 1], activation_name=activation, backend=self.backend, dtype=dtype)
         self.net: Sequential | None = None
         self.classes: list[Any] = []
@@ -189,7 +192,7 @@ class Model:
         X_dev, y_dev = self._to_device(X), self._targets_to_device(y)
         val_args: tuple[Any, Any, float] = (None, None, 0.0)
         if X_val is not None and X_val.shape[0] > 0:
-            val_var = float(host.var(y_val)) if task == "regress" else 0.0
+            val_var = _target_variance(y_val) if task == "regress" else 0.0
             val_args = (self._to_device(X_val), self._targets_to_device(y_val), val_var)
         trainer = Trainer(
             self.net,
@@ -312,7 +315,7 @@ class Model:
         if self.task_ == "classify":
             return {"accuracy": metric_value / n, "loss": loss_value / n}
         mse = metric_value / y.size
-        return {"mse": mse, "r2": r2_score(mse, float(host.var(y))), "loss": loss_value / n}
+        return {"mse": mse, "r2": r2_score(mse, _target_variance(y)), "loss": loss_value / n}
 
     # -- saving and loading ----------------------------------------------------
 
@@ -432,6 +435,11 @@ def _host_targets(y: Any, name: str) -> Any:
         if bad.any():
             raise GpubpError(f"{name} has a non-finite value at row {int(host.argwhere(bad)[0][0])}")
     return y
+
+
+def _target_variance(y: Any) -> float:
+    """Mean of the per-column variances, so R^2 = 1 - SSE / SST over all targets (not one pooled variance)."""
+    return float(host.mean(host.var(y, axis=0)))
 
 
 def _mixed(classes: list[Any]) -> bool:

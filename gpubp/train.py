@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import Backend, backend_of, host_rng, is_out_of_memory, to_host, transfer_counts
+from .backend import Backend, backend_of, host, host_rng, is_out_of_memory, to_host, transfer_counts
 from .errors import GpubpError, TrainingDiverged
 from .layers import Parameter
 from .losses import Loss
@@ -160,7 +160,9 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch + 1, self.max_epochs + 1):
                 try:
-                    record = self._epoch(backend, epoch, X, y, n, X_val if has_val else None, y_val, val_target_var)
+                    # Non-finite losses end in TrainingDiverged, so NumPy's overflow warnings are only noise.
+                    with host.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        record = self._epoch(backend, epoch, X, y, n, X_val if has_val else None, y_val, val_target_var)
                 except Exception as exc:
                     if not is_out_of_memory(exc):
                         raise
