@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_number("lr"), default=None, help="learning rate (default: per optimizer)")
     t.add_argument("--weight-decay", type=_number("weight-decay"), default=0.0)
     t.add_argument("--epochs", type=_integer("epochs"), default=200, help="maximum number of epochs")
-    t.add_argument("--batch-size", type=_integer("batch-size"), default=64)
+    t.add_argument("--batch-size", type=_integer("batch-size"), default=32)
     t.add_argument("--tol", type=_number("tol"), default=1e-4)
     t.add_argument("--patience", type=_integer("patience"), default=10)
     t.add_argument("--val-fraction", type=_number("val-fraction"), default=0.1)

@@ -37,7 +37,7 @@ from .optim import OPTIMIZERS, Optimizer, get_optimizer
 from .train import EVAL_CHUNK, Callback, History, Trainer, evaluate_sums
 
 #: Learning rate used when none is given, per optimizer.
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 1e-3}
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 2e-3}
 
 
 def _positive_int(flag: str, value: Any) -> int:
@@ -98,7 +98,7 @@ class Model:
         optimizer: str = "adam",
         lr: float | None = None,
         weight_decay: float = 0.0,
-        batch_size: int = 64,
+        batch_size: int = 32,
         max_epochs: int = 200,
         tol: float = 1e-4,
         patience: int = 10,
