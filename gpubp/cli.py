@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dtype", default="float32", help="float32 or float64")
     _add_backend(t)
     t.add_argument("--out", default=None, metavar="DIR", help="run folder (default: runs/<timestamp>)")
+    t.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run in DIR from its checkpoint (its other training flags are reused)",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar or summary lines")
     t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 

@@ -19,10 +19,13 @@ from . import __version__
 from .backend import backend_report, default_backend_name, device_name, host, library_version
 from .datasets import Split, load_dataset, load_features, split_indices
 from .errors import GpubpError, TrainingDiverged
+from .io import load_model_file
 from .model import Model, _fraction, load
 from .plot import PLOT_HINT, plot_losses
 
 MODEL_FILE = "model.safetensors"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+METRICS_FILE = "metrics.jsonl"
 
 
 def _parse_hidden(text: str) -> tuple[int, ...]:
@@ -98,14 +101,8 @@ class _Interrupt:
         return self.requested
 
 
-def train(args: argparse.Namespace) -> int:
-    """``gpubp train``: load data, split, fit, evaluate on the test part, save the run."""
-    info = sys.stderr if args.json else sys.stdout
-
-    def say(message: str) -> None:
-        if not args.quiet:
-            print(message, file=info, flush=True)
-
+def _new_run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+    """A fresh run: the model from the flags, the data, its split and the run folder."""
     test_fraction = _fraction("test-fraction", args.test_fraction)
     model = Model(
         hidden=_parse_hidden(args.hidden),
@@ -125,9 +122,7 @@ def train(args: argparse.Namespace) -> int:
         backend=args.backend or default_backend_name("auto"),
         device=args.device,
     )
-    backend = model.backend
-    reason = f" ({backend.reason})" if backend.reason else ""
-    say(f"using {backend.describe()}{reason}")
+    _say_backend(model, say)
     ds = load_dataset(args.data, target=args.target, task=args.task, seed=args.seed)
     split = split_indices(
         ds.X.shape[0],
@@ -136,32 +131,96 @@ def train(args: argparse.Namespace) -> int:
         seed=args.seed,
         y=ds.y if ds.task == "classify" else None,
     )
-    labels = _labels(ds)
     model.task = ds.task
+    run_dir, created = _make_run_dir(args.out)
+    data = {
+        "source": args.data,
+        "target": ds.target_name,
+        "task": ds.task,
+        "seed": args.seed,
+        "n_samples": int(ds.X.shape[0]),
+        "val_fraction": model.val_fraction,
+        "test_fraction": test_fraction,
+        "split": split.to_dict(),
+    }
+    return {"model": model, "ds": ds, "split": split, "run_dir": run_dir, "created": created, "data": data}
+
+
+def _resumed_run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+    """A run continued from ``--resume DIR``: everything but the output flags comes from its checkpoint."""
+    run_dir = args.resume
+    path = os.path.join(run_dir, CHECKPOINT_FILE)
+    if not os.path.isdir(run_dir):
+        raise GpubpError(f"--resume {run_dir}: no such run folder")
+    if not os.path.isfile(path):
+        raise GpubpError(
+            f"--resume {run_dir}: no {CHECKPOINT_FILE} there (the run finished, or stopped before its first epoch)"
+        )
+    tensors, meta = load_model_file(path)
+    try:
+        hp, data, trained_on = meta["hyperparameters"], meta["data"], meta["trained_on"]
+        meta["checkpoint"]["history"]  # noqa: B018 - a checkpoint, not a finished model
+        model = Model(
+            **{**hp, "hidden": tuple(hp["hidden"])},
+            backend=args.backend or trained_on["backend"],
+            device=args.device if args.backend else (args.device or trained_on["device"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise GpubpError(f"{path}: not a gpubp training checkpoint ({exc!r} missing or invalid)") from None
+    _say_backend(model, say)
+    source = data["source"]
+    target = data.get("target") if str(source).lower().endswith(".csv") else None
+    ds = load_dataset(source, target=target, task=data["task"], seed=data["seed"])
+    if ds.X.shape[0] != data["n_samples"]:
+        raise GpubpError(
+            f"--resume {run_dir}: {source} now has {ds.X.shape[0]} rows, the run was started on {data['n_samples']}"
+        )
+    epochs = len(meta["checkpoint"]["history"])
+    part = meta["checkpoint"].get("partial")
+    say(f"resuming {run_dir} after epoch {epochs}" + (f", step {part['steps']} of epoch {epochs + 1}" if part else ""))
+    history = "".join(json.dumps(record) + "\n" for record in meta["checkpoint"]["history"])
+    _write_text(os.path.join(run_dir, METRICS_FILE), history, flag="--resume")  # drop epochs the checkpoint lacks
+    return {
+        "model": model,
+        "ds": ds,
+        "split": Split.from_dict(data["split"]),
+        "run_dir": run_dir,
+        "created": None,
+        "data": data,
+        "resume_from": (tensors, meta),
+    }
+
+
+def _say_backend(model: Model, say: Callable[[str], None]) -> None:
+    reason = f" ({model.backend.reason})" if model.backend.reason else ""
+    say(f"using {model.backend.describe()}{reason}")
+
+
+def train(args: argparse.Namespace) -> int:
+    """``gpubp train``: load data, split, fit (checkpointing each epoch), evaluate on the test part, save."""
+    info = sys.stderr if args.json else sys.stdout
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(message, file=info, flush=True)
+
+    run = _resumed_run(args, say) if args.resume else _new_run(args, say)
+    model, ds, split, run_dir = run["model"], run["ds"], run["split"], run["run_dir"]
+    labels = _labels(ds)
     say(
         f"data: {ds.source} ({ds.X.shape[0]} samples, {ds.X.shape[1]} features, "
         + (f"{len(ds.classes)} classes" if ds.task == "classify" else "regression")
         + f"); split {len(split.train)}/{len(split.val)}/{len(split.test)} train/val/test"
     )
-    run_dir, created = _make_run_dir(args.out)
     model_path = os.path.join(run_dir, MODEL_FILE)
-    extra = {
-        "data": {
-            "source": args.data,
-            "target": ds.target_name,
-            "task": ds.task,
-            "seed": args.seed,
-            "n_samples": int(ds.X.shape[0]),
-            "val_fraction": model.val_fraction,
-            "test_fraction": test_fraction,
-            "split": split.to_dict(),
-        }
-    }
+    checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
+    extra = {"data": run["data"]}
     interrupt = _Interrupt()
     signal.signal(signal.SIGINT, interrupt)
     t0 = time.perf_counter()
     try:
-        with open(os.path.join(run_dir, "metrics.jsonl"), "w", encoding="utf-8") as log:
+        mode = "a" if args.resume else "w"
+        with open(os.path.join(run_dir, METRICS_FILE), mode, encoding="utf-8") as log:
 
             def write_metrics(record: dict[str, Any]) -> None:
                 log.write(json.dumps(record) + "\n")
@@ -176,6 +235,9 @@ def train(args: argparse.Namespace) -> int:
                     callbacks=[write_metrics],
                     progress=not args.quiet and sys.stderr.isatty(),
                     should_stop=interrupt.is_set,
+                    checkpoint=checkpoint_path,
+                    checkpoint_extra=extra,
+                    resume_from=run.get("resume_from"),
                 )
             except TrainingDiverged as exc:
                 if model.history is not None and model.history.best_epoch > 0:
@@ -186,28 +248,29 @@ def train(args: argparse.Namespace) -> int:
                         step=exc.step,
                     ) from None
                 raise
-            if history.stopped == "interrupted":
-                write_metrics(history.epochs[-1])
     except (GpubpError, TrainingDiverged):
-        if not os.path.exists(model_path):  # nothing worth keeping: leave no half-written run
-            _remove_run_dir(run_dir, created)
+        if not os.path.exists(model_path) and not os.path.exists(checkpoint_path):
+            _remove_run_dir(run_dir, run["created"])  # nothing worth keeping: leave no half-written run
         raise
     seconds = time.perf_counter() - t0
-    test = model.evaluate(ds.X[split.test], labels[split.test]) if len(split.test) else None
-    model.save(model_path, extra)
     if history.stopped == "interrupted":
+        epoch = len(history.epochs) + 1
         print(
-            f"gpubp: interrupted in epoch {len(history.epochs)}; the model so far is saved in {model_path}",
+            f"gpubp: interrupted in epoch {epoch}; checkpoint saved in {checkpoint_path}; "
+            f"resume with: gpubp train --resume {run_dir}",
             file=sys.stderr,
         )
         return 130
+    test = model.evaluate(ds.X[split.test], labels[split.test]) if len(split.test) else None
+    model.save(model_path, extra)
+    os.remove(checkpoint_path)  # the run is complete: model.safetensors is its result
     plotted = plot_losses(history, os.path.join(run_dir, "loss.png"))
     if not plotted:
         say(f"no loss plot: matplotlib is not installed ({PLOT_HINT})")
     summary = {
-        "backend": backend.name,
-        "device": device_name(backend.device),
-        "fallback_reason": backend.reason,
+        "backend": model.backend.name,
+        "device": device_name(model.backend.device),
+        "fallback_reason": model.backend.reason,
         "task": ds.task,
         "data": ds.source,
         "epochs_run": len(history.epochs),
@@ -299,7 +362,7 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_text(path: str | None, text: str) -> None:
+def _write_text(path: str | None, text: str, flag: str = "--out") -> None:
     """To stdout, or atomically to ``path`` (a temporary file renamed into place)."""
     if path is None:
         sys.stdout.write(text)
@@ -315,7 +378,7 @@ def _write_text(path: str | None, text: str) -> None:
             os.remove(tmp)
         except OSError:
             pass
-        raise GpubpError(f"--out {path}: cannot write ({exc.strerror or exc})") from None
+        raise GpubpError(f"{flag} {path}: cannot write ({exc.strerror or exc})") from None
 
 
 def info(args: argparse.Namespace) -> int:

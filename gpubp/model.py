@@ -165,12 +165,28 @@ class Model:
         callbacks: Iterable[Callback] = (),
         progress: bool = False,
         should_stop: Callable[[], bool] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_extra: dict[str, Any] | None = None,
+        resume_from: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> History:
         """Train on ``X`` (n, features) and targets ``y``; returns the :class:`History`.
 
         ``y`` holds class labels (any integers or strings) for classification
         and values for regression. Without ``X_val``, ``val_fraction`` of the
         data is held out (stratified, from the seed) to decide when to stop.
+
+        Parameters
+        ----------
+        checkpoint : path, optional
+            Rewritten atomically after every epoch (and on interruption) with
+            everything needed to continue: weights, optimizer state, best
+            weights, history and the shuffling generator's state.
+        checkpoint_extra : dict, optional
+            Extra JSON metadata stored in each checkpoint (e.g. the data source).
+        resume_from : (tensors, metadata), optional
+            A checkpoint as :func:`gpubp.load_model_file` returns it: training
+            continues from it and, on the same data and backend, ends with the
+            same weights as an uninterrupted run (bit for bit on NumPy).
         """
         X, y = _host_2d(X, "X"), _host_targets(y, "y")
         if y.shape[0] != X.shape[0]:
@@ -208,9 +224,25 @@ class Model:
             progress=progress,
             should_stop=should_stop,
         )
+        if resume_from is not None:
+            tensors, meta = resume_from
+            self.net.load_state_dict(_network_tensors(tensors))
+            trainer.load_state_dict(tensors, meta["checkpoint"])
+        if checkpoint is not None:
+            trainer.on_epoch_end = lambda t: self.save_checkpoint(checkpoint, t, checkpoint_extra)
         self.history = trainer.history
         trainer.fit(X_dev, y_dev, *val_args)
         return self.history
+
+    def save_checkpoint(
+        self, path: str | os.PathLike[str], trainer: Trainer, extra: dict[str, Any] | None = None
+    ) -> None:
+        """Write the current weights plus ``trainer``'s state to one ``.safetensors`` file, atomically."""
+        assert self.net is not None
+        tensors, state = trainer.state_dict()
+        save_model_file(
+            path, {**self.net.state_dict(), **tensors}, {**self.metadata(), **(extra or {}), "checkpoint": state}
+        )
 
     def _setup(self, X: Any, y: Any, task: str) -> None:
         """Fix the task, classes, loss, standardisation and build the network and optimizer."""
@@ -397,9 +429,14 @@ def load(path: str | os.PathLike[str], backend: Backend | str | None = None, dev
         if isinstance(exc, GpubpError):
             raise
         raise GpubpError(f"{os.fspath(path)}: model metadata is incomplete or invalid ({exc!r})") from None
-    model.net.load_state_dict(tensors)
+    model.net.load_state_dict(_network_tensors(tensors))
     model.metadata_ = meta
     return model
+
+
+def _network_tensors(tensors: dict[str, Any]) -> dict[str, Any]:
+    """The network's weights (``'<layer>.<name>'``) out of a model or checkpoint file's tensors."""
+    return {name: value for name, value in tensors.items() if name.split(".", 1)[0].isdigit()}
 
 
 def _probe_parameter(backend: Backend, dtype: Any) -> Any:

@@ -117,7 +117,12 @@ class Trainer:
     progress : bool
         Show a tqdm bar (one tick per epoch with loss and metric).
     should_stop : callable, optional
-        Polled after every step (a plain Python flag, e.g. set by SIGINT).
+        Polled after every step (a plain Python flag, e.g. set by SIGINT); when
+        it turns true the epoch stops after that step and ``fit`` returns with
+        ``history.stopped == 'interrupted'``, resumable from :meth:`state_dict`.
+    on_epoch_end : callable, optional
+        Called with the trainer after each epoch's bookkeeping (and once on
+        interruption): the place to write a checkpoint.
     """
 
     net: Sequential
@@ -133,7 +138,7 @@ class Trainer:
     progress: bool = False
     should_stop: Callable[[], bool] | None = None
     reduce_gradients: Callable[[Sequence[Parameter]], None] | None = None
-    start_epoch: int = 0
+    on_epoch_end: Callable[[Trainer], None] | None = None
     rng: Any = None
 
     def __post_init__(self) -> None:
@@ -143,6 +148,7 @@ class Trainer:
         self.bad_epochs = 0
         self.best_weights: list[Any] | None = None
         self.history = History()
+        self.partial: dict[str, Any] | None = None  # an epoch stopped part-way by should_stop
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, val_target_var: float = 0.0) -> History:
         """Train on device arrays ``X`` (n, features) and ``y`` until a stopping rule fires.
@@ -156,9 +162,10 @@ class Trainer:
         backend = backend_of(X)
         n = X.shape[0]
         has_val = X_val is not None and X_val.shape[0] > 0
-        bar = _progress_bar(self.max_epochs, self.start_epoch, self.progress)
+        done = len(self.history.epochs)  # > 0 when resumed from a checkpoint
+        bar = _progress_bar(self.max_epochs, done, self.progress)
         try:
-            for epoch in range(self.start_epoch + 1, self.max_epochs + 1):
+            for epoch in range(done + 1, self.max_epochs + 1):
                 try:
                     # Non-finite losses end in TrainingDiverged, so NumPy's overflow warnings are only noise.
                     with host.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -170,15 +177,20 @@ class Trainer:
                         f"out of memory on {backend.describe()} with --batch-size {self.batch_size}: "
                         f"try --batch-size {max(self.batch_size // 2, 1)} or smaller --hidden layers"
                     ) from None
+                if record is None:  # should_stop: the state to resume from is in self.partial
+                    self.history.stopped = "interrupted"
+                    if self.on_epoch_end is not None:
+                        self.on_epoch_end(self)
+                    break
                 self.history.epochs.append(record)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in _SHOWN and v is not None})
-                if record.get("interrupted"):
-                    self.history.stopped = "interrupted"
-                    break
                 asked = [cb(record) is True for cb in self.callbacks]  # every callback sees every epoch
-                if self._converged(record, has_val):
+                converged = self._converged(record, has_val)
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(self)
+                if converged:
                     self.history.stopped = "converged"
                     break
                 if any(asked):
@@ -195,14 +207,22 @@ class Trainer:
 
     def _epoch(
         self, backend: Backend, epoch: int, X: Any, y: Any, n: int, X_val: Any, y_val: Any, val_target_var: float
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """One epoch; None if ``should_stop`` cut it short (its state is then in ``self.partial``)."""
         xp = backend.xp
         counts, t0 = transfer_counts(), time.perf_counter()
-        perm = backend.asarray(self.rng.permutation(n))  # the one host->device copy per epoch
-        loss_sum = xp.zeros((), dtype=X.dtype, device=X.device)
-        first_bad = xp.full((), -1.0, dtype=X.dtype, device=X.device)
-        steps, interrupted = 0, False
-        for start in range(0, n, self.batch_size):
+        if self.partial is None:
+            order = self.rng.permutation(n)  # drawn on the host
+            steps = 0
+            loss_sum = xp.zeros((), dtype=X.dtype, device=X.device)
+            first_bad = xp.full((), -1.0, dtype=X.dtype, device=X.device)
+        else:  # resuming an interrupted epoch where it stopped
+            order, steps = self.partial["order"], self.partial["steps"]
+            loss_sum = backend.asarray(self.partial["loss_sum"], dtype=X.dtype)
+            first_bad = backend.asarray(self.partial["first_bad"], dtype=X.dtype)
+            self.partial = None
+        perm = backend.asarray(order)  # the one host->device copy per epoch
+        for start in range(steps * self.batch_size, n, self.batch_size):
             idx = perm[start : min(start + self.batch_size, n)]
             xb, yb = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)  # batches cut on the device
             loss = train_step(self.net, self.loss_fn, self.optimizer, xb, yb, self.reduce_gradients)
@@ -210,8 +230,8 @@ class Trainer:
             first_bad = xp.where((first_bad < 0) & ~xp.isfinite(loss), float(steps + 1), first_bad)
             steps += 1
             if self.should_stop is not None and self.should_stop():
-                interrupted = True
-                break
+                self.partial = {"order": order, "steps": steps, "loss_sum": loss_sum, "first_bad": first_bad}
+                return None
         if X_val is not None:
             val_loss, val_metric = evaluate_sums(self.net, self.loss_fn, X_val, y_val, self.task)
         else:
@@ -241,8 +261,6 @@ class Trainer:
         record["to_host"] = after["to_host"] - counts["to_host"]
         record["to_device"] = after["to_device"] - counts["to_device"]
         record["steps"] = steps
-        if interrupted:
-            record["interrupted"] = True
         return record
 
     def _converged(self, record: dict[str, Any], has_val: bool) -> bool:
@@ -254,6 +272,57 @@ class Trainer:
             return False
         self.bad_epochs += 1
         return self.bad_epochs >= self.patience
+
+    # -- checkpoints: everything needed to continue bit for bit -----------------
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(host tensors, JSON metadata) of the trainer's state: optimizer, best weights,
+        history, stopping counters, the shuffling generator and any part-done epoch."""
+        opt = self.optimizer.state_dict()
+        tensors = {f"optim.{name}": value for name, value in opt["buffers"].items()}
+        for i, best in enumerate(self.best_weights or []):
+            tensors[f"best.{i}"] = to_host(best, copy=True)
+        partial = None
+        if self.partial is not None:
+            tensors["partial.order"] = self.partial["order"]
+            sums = to_host(
+                backend_of(self.partial["loss_sum"]).xp.stack([self.partial["loss_sum"], self.partial["first_bad"]])
+            )
+            partial = {"steps": self.partial["steps"], "loss_sum": float(sums[0]), "first_bad": float(sums[1])}
+        meta = {
+            "history": self.history.epochs,
+            "best_epoch": self.history.best_epoch,
+            "best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+            "bad_epochs": self.bad_epochs,
+            "has_best": self.best_weights is not None,
+            "optimizer_steps": opt["steps"],
+            "rng": self.rng.bit_generator.state,
+            "partial": partial,
+        }
+        return tensors, meta
+
+    def load_state_dict(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the network's weights are loaded separately)."""
+        buffers = {name[len("optim.") :]: v for name, v in tensors.items() if name.startswith("optim.")}
+        self.optimizer.load_state_dict({"steps": meta["optimizer_steps"], "buffers": buffers})
+        params = self.net.parameters()
+        if meta["has_best"]:
+            self.best_weights = [
+                backend_of(p.data).asarray(tensors[f"best.{i}"], dtype=p.data.dtype) for i, p in enumerate(params)
+            ]
+        self.history.epochs = list(meta["history"])
+        self.history.best_epoch = int(meta["best_epoch"])
+        self.best_loss = math.inf if meta["best_loss"] is None else float(meta["best_loss"])
+        self.bad_epochs = int(meta["bad_epochs"])
+        self.rng.bit_generator.state = meta["rng"]
+        partial = meta.get("partial")
+        if partial is not None:
+            self.partial = {
+                "order": tensors["partial.order"],
+                "steps": int(partial["steps"]),
+                "loss_sum": partial["loss_sum"],
+                "first_bad": partial["first_bad"],
+            }
 
     def restore_best(self) -> None:
         """Put the best weights seen so far back into the network (if any)."""
