@@ -231,8 +231,10 @@ def _gpu_index(device: Any) -> int:
 def _cupy_status(index: int) -> tuple[bool, str]:
     try:
         cupy = importlib.import_module("cupy")
-    except ImportError:
-        return False, f"cupy is not installed ({CUPY_HINT})"
+    except ModuleNotFoundError as exc:
+        if exc.name == "cupy":
+            return False, f"cupy is not installed ({CUPY_HINT})"
+        return False, f"cupy failed to import: {_one_line(exc)}"
     except Exception as exc:  # a broken install raises anything at import
         return False, f"cupy failed to import: {_one_line(exc)}"
     try:

@@ -49,11 +49,6 @@ def _labels(ds: Any) -> Any:
 def _make_run_dir(out: str | None) -> tuple[str, str | None]:
     """Create the run folder; returns (path, the topmost folder this made or None) so a failed run can remove it."""
     path = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    if out is None:
-        base, n = path, 1
-        while os.path.exists(path):
-            n += 1
-            path = f"{base}-{n}"
     if os.path.exists(path) and not os.path.isdir(path):
         raise GpubpError(f"--out {path}: exists and is not a folder")
     created = None  # e.g. runs/ itself when it did not exist yet
@@ -61,13 +56,26 @@ def _make_run_dir(out: str | None) -> tuple[str, str | None]:
     while not os.path.exists(missing):
         created, missing = missing, os.path.dirname(missing)
     try:
+        if out is None:  # claim a fresh folder atomically: two runs started in one second never share it
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            base, n = path, 1
+            while True:
+                try:
+                    os.mkdir(path)
+                    break
+                except FileExistsError:
+                    n += 1
+                    path = f"{base}-{n}"
+            if created == os.path.abspath(base):
+                created = os.path.abspath(path)
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, ".gpubp-write-test")
         with open(probe, "w"):
             pass
         os.remove(probe)
     except OSError as exc:
-        _remove_run_dir(path, created)
+        if created is not None:
+            _remove_run_dir(path, created)
         raise GpubpError(f"--out {path}: cannot write there ({exc.strerror or exc})") from None
     return path, created
 

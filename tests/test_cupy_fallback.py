@@ -38,7 +38,7 @@ def no_cupy(tmp_path, monkeypatch, fresh_status):
     """A ``cupy`` that cannot be imported, in this process and in subprocesses."""
     shadow = tmp_path / "shadow"
     (shadow / "cupy").mkdir(parents=True)
-    (shadow / "cupy" / "__init__.py").write_text("raise ImportError('No module named cupy')\n")
+    (shadow / "cupy" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'cupy'\", name='cupy')\n")
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy -> ImportError here
     return {**os.environ, "PYTHONPATH": str(shadow)}
 
@@ -108,7 +108,9 @@ def cli_env(request, tmp_path):
     if request.param == "missing":
         shadow = tmp_path / "shadow"
         (shadow / "cupy").mkdir(parents=True)
-        (shadow / "cupy" / "__init__.py").write_text("raise ImportError('No module named cupy')\n")
+        (shadow / "cupy" / "__init__.py").write_text(
+            "raise ModuleNotFoundError(\"No module named 'cupy'\", name='cupy')\n"
+        )
         return request.param, {**os.environ, "PYTHONPATH": str(shadow)}
     return request.param, dict(os.environ)
 
