@@ -2,8 +2,9 @@
 
 For a layer or network f and a fixed random projection ``dout``, the scalar
 s(x, theta) = sum(f(x) * dout) has gradient dx = f.backward(dout) -- exactly
-what the backward pass claims. Each element is then perturbed by +-eps and
-(s(+) - s(-)) / 2 eps compared with it. Everything is done in float64 on the
+what the backward pass claims. Each element v is then perturbed by
++-h with h = eps * max(1, |v|) (a step relative to the value, so large inputs
+are not drowned in rounding) and (s(+) - s(-)) / 2h compared with it. Everything is done in float64 on the
 module's own backend and device, so the same check runs on every backend.
 """
 
@@ -85,7 +86,7 @@ def gradcheck(
     y : array, optional
         Targets, for a loss or with ``loss``.
     eps : float
-        Perturbation step.
+        Perturbation step, relative to the element's size: h = eps * max(1, |v|).
     tol : float
         ``result.ok`` holds when the worst relative error is at most ``tol``.
     floor : float
@@ -135,14 +136,15 @@ def gradcheck(
                 pick = rng.choice(len(indices), size=max_per_array, replace=False)
                 indices = [indices[i] for i in sorted(pick)]
             for idx in indices:
+                step = eps * max(1.0, abs(float(h[idx])))
                 values = []
                 for sign in (1.0, -1.0):
                     hp = h.copy()
-                    hp[idx] += sign * eps
+                    hp[idx] += sign * step
                     setter(backend.asarray(hp, dtype=xp.float64))
                     values.append(scalar(inputs["x"]))
                 setter(base)
-                numeric = (values[0] - values[1]) / (2 * eps)
+                numeric = (values[0] - values[1]) / (2 * step)
                 a = float(grad[idx])
                 rel = abs(a - numeric) / max(abs(a), abs(numeric), floor)
                 checked += 1
