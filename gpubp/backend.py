@@ -30,7 +30,7 @@ host: ModuleType = numpy
 BACKENDS: tuple[str, ...] = ("auto", "numpy", "cupy", "torch", "array_api_strict")
 
 #: Extra to install for CuPy, named in every "cupy unavailable" reason.
-CUPY_HINT = "pip install 'gpubp[cuda12]' (or [cuda13])"
+CUPY_HINT = "pip install 'gpubp[cuda12]' or 'gpubp[cuda13]'"
 
 _TRANSFERS = {"to_host": 0, "to_device": 0}
 
@@ -233,7 +233,7 @@ def _cupy_status(index: int) -> tuple[bool, str]:
         cupy = importlib.import_module("cupy")
     except ModuleNotFoundError as exc:
         if exc.name == "cupy":
-            return False, f"cupy is not installed ({CUPY_HINT})"
+            return False, f"cupy is not installed; {CUPY_HINT}"
         return False, f"cupy failed to import: {_one_line(exc)}"
     except Exception as exc:  # a broken install raises anything at import
         return False, f"cupy failed to import: {_one_line(exc)}"
