@@ -399,6 +399,24 @@ def synchronize(backend: Backend) -> None:
         importlib.import_module("torch").cuda.synchronize(backend.device)
 
 
+def cpu_threads(backend: Backend) -> int | None:
+    """Threads a CPU backend's matrix products use (BLAS for NumPy, intra-op for torch); None on a GPU."""
+    if device_name(backend.device).startswith("cuda"):
+        return None
+    if backend.name == "torch":
+        return int(importlib.import_module("torch").get_num_threads())
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    numpy_blas = [
+        lib for lib in blas if f"numpy{os.sep}" in lib.get("filepath", "") or "numpy.libs" in lib.get("filepath", "")
+    ]
+    chosen = numpy_blas or blas  # SciPy may load its own OpenBLAS beside NumPy's
+    return int(chosen[0]["num_threads"]) if chosen else None
+
+
 def library_version(name: str) -> str | None:
     """The installed version of an array library, or None."""
     try:

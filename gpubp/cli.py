@@ -1,4 +1,4 @@
-"""The ``gpubp`` command: train, evaluate, predict, info.
+"""The ``gpubp`` command: train, evaluate, predict, parity, bench, info.
 
 Exit codes: 0 done; 2 bad input or usage (one line ``gpubp: error: ...`` on
 stderr, nothing half-written); 3 training diverged; 130 interrupted; 1 an
@@ -111,6 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", default="digits", metavar="SOURCE")
     q.add_argument("--seed", type=_integer("seed"), default=0)
     q.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("bench", help="time one training step per backend and device over batch x width x depth")
+    b.add_argument("--quick", action="store_true", help="a small sweep (under a minute on two CPU cores)")
+    b.add_argument(
+        "--backends",
+        default=None,
+        metavar="LIST",
+        help="comma-separated NAME or NAME:DEVICE from numpy, torch, cupy, array_api_strict "
+        "(default: every available backend and device)",
+    )
+    b.add_argument("--dtype", default="float32", help="float32 or float64")
+    b.add_argument("--loss", default="mse", help="mse or ce")
+    b.add_argument("--batches", default=None, metavar="SIZES", help="batch sizes, e.g. 16,64,256")
+    b.add_argument("--widths", default=None, metavar="SIZES", help="layer widths, e.g. 128,1024")
+    b.add_argument("--depths", default=None, metavar="COUNTS", help="numbers of Linear layers, e.g. 2,4")
+    b.add_argument("--repeats", type=_integer("repeats"), default=None, help="timed blocks per point (median)")
+    b.add_argument("--warmup", type=_integer("warmup"), default=None, help="untimed steps per point first")
+    b.add_argument("--peak-size", type=_integer("peak-size"), default=None, metavar="N", help="n of the n x n matmul")
+    b.add_argument("--seed", type=_integer("seed"), default=0)
+    b.add_argument(
+        "--json",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="write the results as JSON to PATH (alone: OUT/bench.json; '-': on stdout, the table on stderr)",
+    )
+    b.add_argument("--plot", default=None, metavar="PATH", help="step time vs batch PNG (default: beside the JSON)")
+    b.add_argument("--out", default=None, metavar="DIR", help="folder for --json alone (default: runs/bench-<time>)")
 
     i = sub.add_parser("info", help="versions, backends and devices")
     i.add_argument("--json", action="store_true")

@@ -446,7 +446,53 @@ def parity(args: argparse.Namespace) -> int:
     return 0 if report.ok else PARITY_FAILED
 
 
+def bench(args: argparse.Namespace) -> int:
+    """``gpubp bench``: the table on stdout, progress on stderr, JSON and PNG where asked."""
+    from .bench import FULL, QUICK, Sweep, run_bench
+
+    preset = QUICK if args.quick else FULL
+    sweep = Sweep(
+        batches=_sizes("batches", args.batches) if args.batches else preset["batches"],
+        widths=_sizes("widths", args.widths) if args.widths else preset["widths"],
+        depths=_sizes("depths", args.depths) if args.depths else preset["depths"],
+        repeats=preset["repeats"] if args.repeats is None else args.repeats,
+        warmup=preset["warmup"] if args.warmup is None else args.warmup,
+        dtype=args.dtype,
+        loss=args.loss,
+        quick=args.quick,
+        peak_n=args.peak_size,
+        seed=args.seed,
+    )
+    json_path, report = args.json, sys.stdout
+    if json_path == "-":  # stdout carries the JSON alone: the table moves to stderr
+        json_path, report = None, sys.stderr
+    elif json_path == "":
+        json_path = os.path.join(args.out or os.path.join("runs", time.strftime("bench-%Y%m%d-%H%M%S")), "bench.json")
+    plot_path = args.plot
+    if plot_path is None and json_path is not None:
+        plot_path = os.path.splitext(json_path)[0] + ".png"
+    for flag, path in (("--json", json_path), ("--plot", plot_path)):
+        if path is not None and os.path.isdir(path):
+            raise GpubpError(f"{flag} {path}: is a folder, expected a file name")
+    doc = run_bench(backends=args.backends, sweep=sweep, json_path=json_path, plot_path=plot_path, report=report)
+    if args.json == "-":
+        print(json.dumps(doc))
+    return 0
+
+
+def _sizes(flag: str, text: str) -> tuple[int, ...]:
+    """``16,64,256`` -> (16, 64, 256), positive integers only."""
+    try:
+        sizes = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise GpubpError(f"--{flag}: expected comma-separated positive integers like 16,64, got {text!r}") from None
+    if any(s <= 0 for s in sizes):
+        raise GpubpError(f"--{flag}: expected comma-separated positive integers like 16,64, got {text!r}")
+    return sizes
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "bench": bench,
     "parity": parity,
     "train": train,
     "evaluate": evaluate,
