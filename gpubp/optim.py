@@ -168,16 +168,22 @@ class Adam(Optimizer):
     def _update(self, i: int, p: Parameter, g: Any) -> None:
         xp = namespace(p.data)
         b1, b2 = self.beta1, self.beta2
-        if self._m[i] is None:
-            self._m[i] = (1 - b1) * g
-            self._v[i] = (1 - b2) * (g * g)
+        m, v = self._m[i], self._v[i]
+        if m is None:
+            m, v = (1 - b1) * g, (1 - b2) * (g * g)
+        elif p._inplace:  # the moments are ours: the same arithmetic in place, two arrays fewer
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
         else:
-            self._m[i] = b1 * self._m[i] + (1 - b1) * g
-            self._v[i] = b2 * self._v[i] + (1 - b2) * (g * g)
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * (g * g)
+        self._m[i], self._v[i] = m, v
         t = self.steps
         step_size = self.lr / (1 - b1**t)  # bias corrections as host floats: no sync
-        denom = xp.sqrt(self._v[i] / (1 - b2**t)) + self.eps
-        p.subtract_(step_size * (self._m[i] / denom))
+        denom = xp.sqrt(v / (1 - b2**t)) + self.eps
+        p.subtract_(step_size * (m / denom))
 
     def state_buffers(self) -> dict[str, Any]:
         named = {f"m.{i}": m for i, m in enumerate(self._m) if m is not None}
