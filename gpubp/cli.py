@@ -150,8 +150,8 @@ def _number(flag: str) -> Any:
     def parse(text: str) -> float:
         try:
             return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{flag}: not a number: {text!r}") from None
+        except ValueError:  # argparse puts "argument --flag: " in front
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
     return parse
 
@@ -160,16 +160,28 @@ def _integer(flag: str) -> Any:
     def parse(text: str) -> int:
         try:
             return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{flag}: not an integer: {text!r}") from None
+        except ValueError:  # argparse puts "argument --flag: " in front
+            hint = ""
+            try:
+                if float(text).is_integer():  # 1e9: say how to write it
+                    hint = f", write it out: {int(float(text))}"
+            except (ValueError, OverflowError):
+                pass
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}{hint}") from None
 
     return parse
+
+
+#: The subcommands, to tell ``gpubp --json train`` (a misplaced flag) from ``gpubp --json`` (train).
+_COMMAND_NAMES = ("train", "evaluate", "predict", "parity", "bench", "info")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version", "--debug"):
+        if argv[0] in ("--json", "--quiet") and len(argv) > 1 and argv[1] in _COMMAND_NAMES:
+            _fail(f"{argv[0]} before {argv[1]!r}: options go after the command (see gpubp {argv[1]} --help)")
         argv = ["train", *argv]  # `gpubp` alone trains on the bundled digits
     if argv == ["--debug"]:
         argv = ["--debug", "train"]

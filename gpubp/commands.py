@@ -17,7 +17,7 @@ from typing import Any
 
 from . import __version__
 from .backend import backend_report, default_backend_name, device_name, host, library_version
-from .datasets import Split, load_dataset, load_features, split_indices
+from .datasets import SOURCES, Split, columns_by_name, load_dataset, load_features, split_indices
 from .errors import GpubpError, TrainingDiverged
 from .io import load_model_file
 from .model import Model, _fraction, load
@@ -150,6 +150,7 @@ def _new_run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, 
         "val_fraction": model.val_fraction,
         "test_fraction": test_fraction,
         "split": split.to_dict(),
+        "features": ds.feature_names,  # predict and evaluate take a CSV file's columns by these names
     }
     return {"model": model, "ds": ds, "split": split, "run_dir": run_dir, "created": created, "data": data}
 
@@ -183,6 +184,10 @@ def _resumed_run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[s
         raise GpubpError(
             f"--resume {run_dir}: {source} now has {ds.X.shape[0]} rows, the run was started on {data['n_samples']}"
         )
+    try:
+        split = Split.from_dict(data["split"], n=ds.X.shape[0])
+    except GpubpError as exc:
+        raise GpubpError(f"{path}: {exc}") from None
     epochs = len(meta["checkpoint"]["history"])
     part = meta["checkpoint"].get("partial")
     say(f"resuming {run_dir} after epoch {epochs}" + (f", step {part['steps']} of epoch {epochs + 1}" if part else ""))
@@ -191,12 +196,34 @@ def _resumed_run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[s
     return {
         "model": model,
         "ds": ds,
-        "split": Split.from_dict(data["split"]),
+        "split": split,
         "run_dir": run_dir,
         "created": None,
         "data": data,
         "resume_from": (tensors, meta),
     }
+
+
+#: ``gpubp train`` flags a resumed run takes from its checkpoint, never from the command line.
+_FIXED_ON_RESUME = (
+    "data", "target", "task", "hidden", "activation", "loss", "optimizer", "lr", "weight_decay", "epochs",
+    "batch_size", "tol", "patience", "val_fraction", "test_fraction", "seed", "dtype", "out",
+)  # fmt: skip
+
+
+def _refuse_flags_with_resume(args: argparse.Namespace) -> None:
+    """A flag given with ``--resume`` would be silently ignored: say so instead."""
+    from .cli import build_parser
+
+    defaults = build_parser().parse_args(["train"])
+    given = [
+        f"--{name.replace('_', '-')}" for name in _FIXED_ON_RESUME if getattr(args, name) != getattr(defaults, name)
+    ]
+    if given:
+        raise GpubpError(
+            f"--resume {args.resume}: {', '.join(given)} cannot be changed when resuming (the run continues with the "
+            "settings it was started with; only --backend, --device, --quiet and --json may be given)"
+        )
 
 
 def _say_backend(model: Model, say: Callable[[str], None]) -> None:
@@ -212,6 +239,8 @@ def train(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(message, file=info, flush=True)
 
+    if args.resume:
+        _refuse_flags_with_resume(args)
     run = _resumed_run(args, say) if args.resume else _new_run(args, say)
     model, ds, split, run_dir = run["model"], run["ds"], run["split"], run["run_dir"]
     labels = _labels(ds)
@@ -316,28 +345,60 @@ def _format_metrics(metrics: dict[str, float] | None) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
+def _recorded_data(path: str, model: Model) -> dict[str, Any]:
+    """What the model records of its training data (source, target, split, ...), checked to be usable."""
+    data = model.metadata_.get("data", {})
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("source", ""), str)
+        and isinstance(data.get("target"), (str, type(None)))
+        and isinstance(data.get("seed", 0), int)
+        and isinstance(data.get("features", []), list)
+        and all(isinstance(name, str) for name in data.get("features", []))
+    ):
+        raise GpubpError(f"{path}: model metadata is invalid ('data' does not describe a data source)")
+    return data
+
+
+def _trained_on_csv(data: dict[str, Any]) -> bool:
+    return str(data.get("source", "")).lower().endswith(".csv")
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """``gpubp evaluate``: metrics on the recorded test split, or on all of a data source."""
     model = load(args.model, backend=args.backend, device=args.device)
-    data = model.metadata_.get("data", {})
+    data = _recorded_data(args.model, model)
     source = args.data or data.get("source")
     if source is None:
         raise GpubpError(f"{args.model}: the model records no data source; pass --data")
-    target = data.get("target") if str(source).lower().endswith(".csv") else None
-    ds = load_dataset(source, target=target, task=model.task_, seed=data.get("seed", 0))
+    if args.data is None and source not in SOURCES and not os.path.lexists(source):
+        raise GpubpError(
+            f"{args.model}: was trained on {source}, which is not there (a path is recorded as given to "
+            "gpubp train, relative to where it ran); pass --data"
+        )
+    if args.split == "test" and source != data.get("source"):
+        raise GpubpError(
+            f"--split test: the recorded split belongs to {data.get('source')!r}; use --split all for {source!r}"
+        )
+    by_name = _trained_on_csv(data) and str(source).lower().endswith(".csv")
+    target = data.get("target") if by_name else None
+    ds = load_dataset(source, target=target, task=model.task_, seed=data.get("seed", 0), origin=args.model)
+    if by_name and data.get("features"):
+        ds.X = ds.X[:, columns_by_name(source, ds.feature_names, data["features"])]
+    if ds.X.shape[1] != model.n_features:
+        raise GpubpError(f"{source}: has {ds.X.shape[1]} features, but {args.model} was trained on {model.n_features}")
     labels = _labels(ds)
     rows = host.arange(ds.X.shape[0])
     if args.split == "test":
-        if source != data.get("source"):
-            raise GpubpError(
-                f"--split test: the recorded split belongs to {data.get('source')!r}; use --split all for {source!r}"
-            )
         if ds.X.shape[0] != data.get("n_samples"):
             raise GpubpError(
                 f"--data {source}: has {ds.X.shape[0]} rows, "
                 f"but the model's split was recorded for {data.get('n_samples')}"
             )
-        rows = Split.from_dict(data["split"]).test
+        try:
+            rows = Split.from_dict(data.get("split"), n=ds.X.shape[0]).test
+        except GpubpError as exc:
+            raise GpubpError(f"{args.model}: {exc}") from None
         if len(rows) == 0:
             raise GpubpError(f"{args.model}: the model was trained with no test split; use --split all")
     metrics = model.evaluate(ds.X[rows], labels[rows])
@@ -351,8 +412,18 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     """``gpubp predict``: one CSV row per sample: label and probabilities, or values."""
     model = load(args.model, backend=args.backend, device=args.device)
-    data = model.metadata_.get("data", {})
-    X = load_features(args.data, n_features=model.n_features, target=data.get("target"), seed=data.get("seed", 0))
+    data = _recorded_data(args.model, model)
+    if args.out is not None and os.path.isfile(args.out) and os.path.isfile(args.data):
+        if os.path.samefile(args.out, args.data):
+            raise GpubpError(f"--out {args.out}: is the --data file; the predictions would overwrite the data")
+    by_name = _trained_on_csv(data)
+    X = load_features(
+        args.data,
+        n_features=model.n_features,
+        target=data.get("target") if by_name else None,
+        seed=data.get("seed", 0),
+        feature_names=data.get("features") if by_name else None,
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if model.task_ == "classify":
@@ -371,9 +442,26 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def _write_text(path: str | None, text: str, flag: str = "--out") -> None:
-    """To stdout, or atomically to ``path`` (a temporary file renamed into place)."""
+    """To stdout, or atomically to ``path`` (a temporary file renamed into place).
+
+    A link or something other than a regular file (``/dev/stdout``, a FIFO) is
+    written through, never replaced by the rename.
+    """
     if path is None:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise GpubpError(f"standard output: cannot write ({exc.strerror or exc})") from None
+        return
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)):
+        try:
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise GpubpError(f"{flag} {path}: cannot write ({exc.strerror or exc})") from None
         return
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")

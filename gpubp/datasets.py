@@ -71,7 +71,9 @@ class _Raw:
     where: Callable[[int], str]  # sample index -> "data.csv: row 7, column 'y'"
 
 
-def load_dataset(source: str, *, target: str | None = None, task: str = "auto", seed: int = 0) -> Dataset:
+def load_dataset(
+    source: str, *, target: str | None = None, task: str = "auto", seed: int = 0, origin: str | None = None
+) -> Dataset:
     """Load a built-in data set or the user's CSV / .npz file.
 
     Parameters
@@ -88,6 +90,10 @@ def load_dataset(source: str, *, target: str | None = None, task: str = "auto", 
         :data:`MAX_AUTO_CLASSES` distinct values, and regresses the rest.
     seed : int
         Seeds the synthetic sets (ignored by ``digits`` and files).
+    origin : str, optional
+        Where ``target`` and ``task`` come from when not from the command's
+        flags, e.g. ``"model.safetensors"``: messages then name it instead of
+        ``--target`` / ``--task``.
 
     Returns
     -------
@@ -107,41 +113,66 @@ def load_dataset(source: str, *, target: str | None = None, task: str = "auto", 
             raise GpubpError(f"--target {target}: only a CSV file has named columns, not the built-in {source!r}")
         raw = _BUILTINS[source](seed)
     elif _file_kind(source) == ".csv":
-        raw = _read_csv(source, target, task)
+        raw = _read_csv(source, target, task, origin)
     else:
         if target is not None:
             raise GpubpError(f"--target {target}: only a CSV file has named columns; {source} holds arrays X and y")
         raw = _read_npz(source)
-    y, task, classes = _decide_task(raw, task)
+    y, task, classes = _decide_task(raw, task, origin)
     return Dataset(raw.X, y, task, classes, raw.feature_names, raw.target_name, source)
 
 
-def load_features(source: str, *, n_features: int, target: str | None = None, seed: int = 0) -> Any:
+def load_features(
+    source: str,
+    *,
+    n_features: int,
+    target: str | None = None,
+    seed: int = 0,
+    feature_names: list[str] | None = None,
+) -> Any:
     """Only the features of a source, for prediction: (n, n_features) float64.
 
-    A CSV file may hold just the feature columns, or the features and the
+    With ``feature_names`` (those of the CSV file a model was trained on), a
+    CSV file's columns are taken by name, in the model's order: a missing one
+    is an error, other columns (the target among them) are ignored. Without,
+    a CSV file may hold just the feature columns, or the features and the
     ``target`` column (default: the last column), which is then dropped.
-    A built-in source or an ``.npz`` file gives its ``X``.
+    A built-in source or an ``.npz`` file gives its ``X`` (``y`` may be absent).
 
     Raises
     ------
     GpubpError
-        A malformed file, or a feature count that does not match ``n_features``.
+        A malformed file, a missing feature column, or a feature count that
+        does not match ``n_features``.
     """
     source = os.fspath(source)
     if source not in SOURCES and _file_kind(source) == ".csv":
         header, body = _csv_table(source)
-        if len(header) == n_features:
+        if feature_names is not None:
+            cols = columns_by_name(source, header, feature_names)
+        elif target in header:  # the column the model predicts is never one of its inputs
+            cols = [j for j in range(len(header)) if header[j] != target]
+        elif len(header) == n_features:
             cols = list(range(len(header)))
         else:
-            t = header.index(target) if target in header else len(header) - 1
-            cols = [j for j in range(len(header)) if j != t]
+            cols = list(range(len(header) - 1))
         X = _csv_numbers(source, header, body, cols)
     else:
-        X = load_dataset(source, seed=seed, task="auto").X if source in SOURCES else _read_npz(source).X
+        X = load_dataset(source, seed=seed, task="auto").X if source in SOURCES else _read_npz(source, need_y=False).X
     if X.shape[1] != n_features:
         raise GpubpError(f"{source}: has {X.shape[1]} feature columns but the model was trained on {n_features}")
     return X
+
+
+def columns_by_name(source: str, names: list[str], wanted: list[str]) -> list[int]:
+    """Positions of the columns ``wanted`` (a model's features) among ``names``; a missing one is an error."""
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise GpubpError(
+            f"{source}: no column {_listing([repr(m) for m in missing])}; the model was trained on the columns "
+            f"{_listing(wanted)} (here: {_listing(names)})"
+        )
+    return [names.index(name) for name in wanted]
 
 
 def _file_kind(path: str) -> str:
@@ -149,6 +180,11 @@ def _file_kind(path: str) -> str:
     suffix = os.path.splitext(path)[1].lower()
     if os.path.isdir(path):
         raise GpubpError(f"{path}: is a directory, not a .csv or .npz file")
+    if os.path.islink(path) and not os.path.exists(path):  # a dangling link, or a loop of links
+        try:
+            os.stat(path)
+        except OSError as exc:
+            raise GpubpError(f"{path}: a symbolic link that leads nowhere ({exc.strerror or exc})") from None
     if suffix not in (".csv", ".npz"):
         if os.path.exists(path):
             raise GpubpError(f"{path}: unsupported file type {suffix or '(no extension)'} (expected .csv or .npz)")
@@ -157,6 +193,8 @@ def _file_kind(path: str) -> str:
         )
     if not os.path.exists(path):
         raise GpubpError(f"{path}: no such file")
+    if not os.path.isfile(path):  # a FIFO or a device would be read forever, or never
+        raise GpubpError(f"{path}: not a regular file (a pipe or a device?); give a .csv or .npz file")
     return suffix
 
 
@@ -164,14 +202,20 @@ def _file_kind(path: str) -> str:
 # Deciding the task: class indices or float targets
 
 
-def _decide_task(raw: _Raw, task: str) -> tuple[Any, str, list]:
-    """(y, task, classes) for the raw target, checked against ``task``."""
+def _decide_task(raw: _Raw, task: str, origin: str | None = None) -> tuple[Any, str, list]:
+    """(y, task, classes) for the raw target, checked against ``task`` (from ``origin``, default the flag)."""
+    said = {
+        "classify": f"{origin} is a classification model" if origin else "--task classify",
+        "regress": f"{origin} is a regression model" if origin else "--task regress",
+    }
     y = raw.y
     labels = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y  # a one-column target may hold labels
     kind = y.dtype.kind
     integral = kind in "iub"
     if kind == "U" and task == "regress":
-        raise GpubpError(f"--task regress: {raw.where(0)}: {str(labels.flat[0])!r} is text; regression needs numbers")
+        raise GpubpError(
+            f"{said['regress']}: {raw.where(0)}: {str(labels.flat[0])!r} is text; regression needs numbers"
+        )
     if kind in "iuf":
         integral = integral or bool(host.all(labels == host.floor(labels)))
     if task == "auto":
@@ -179,11 +223,11 @@ def _decide_task(raw: _Raw, task: str) -> tuple[Any, str, list]:
     if task == "regress":
         return y.astype(host.float64), "regress", []
     if labels.ndim != 1:
-        raise GpubpError(f"--task classify: {raw.what} has shape {y.shape}; class labels must be one column")
+        raise GpubpError(f"{said['classify']}: {raw.what} has shape {y.shape}; class labels must be one column")
     if kind == "f" and not integral:
         i = int(host.argmax(labels != host.floor(labels)))
         raise GpubpError(
-            f"--task classify: {raw.where(i)}: {labels[i].item()!r} is not a whole number, so not a class label"
+            f"{said['classify']}: {raw.where(i)}: {labels[i].item()!r} is not a whole number, so not a class label"
         )
     values, index = host.unique(labels, return_inverse=True)
     if len(values) < 2:
@@ -290,15 +334,22 @@ _BUILTINS: dict[str, Callable[[int], _Raw]] = {"digits": _digits, "xor": _xor, "
 # CSV files
 
 
-def _read_csv(path: str, target: str | None, task: str) -> _Raw:
+def _read_csv(path: str, target: str | None, task: str, origin: str | None = None) -> _Raw:
     """Features and target from a CSV file with a header row."""
     header, body = _csv_table(path)
     if target is None:
         t = len(header) - 1
     elif target in header:
         t = header.index(target)
+    elif origin:
+        raise GpubpError(
+            f"{path}: no column {target!r}, the target {origin} was trained on (columns: {_listing(header)})"
+        )
     else:
-        raise GpubpError(f"--target {target}: {path} has no such column (columns: {_listing(header)})")
+        hint = ""
+        if target.isdecimal() and int(target) < len(header):  # a position, not a name
+            hint = f"; --target takes a column name, e.g. --target {header[int(target)]}"
+        raise GpubpError(f"--target {target}: {path} has no such column (columns: {_listing(header)}){hint}")
     cols = [j for j in range(len(header)) if j != t]
     X = _csv_numbers(path, header, body, cols)
     y = _csv_target(path, header[t], [cells[t] for cells in body], task)
@@ -340,7 +391,11 @@ def _csv_table(path: str) -> tuple[list[str], list[list[str]]]:
         raise GpubpError(f"{path}: no data rows, only the header row")
     for number, cells in enumerate(body, start=2):
         if len(cells) != len(header):
-            raise GpubpError(f"{path}: row {number} has {len(cells)} columns, expected {len(header)} as in the header")
+            extra = len(cells) > len(header) and all(cell == "" for cell in cells[len(header) :])
+            hint = " (a trailing comma?)" if extra else ""
+            raise GpubpError(
+                f"{path}: row {number} has {len(cells)} columns, expected {len(header)} as in the header{hint}"
+            )
     return header, body
 
 
@@ -376,11 +431,20 @@ def _check_header(path: str, header: list[str]) -> None:
         raise GpubpError(f"{path}: row 1 holds only numbers; the first row must be a header naming the columns")
     for j, name in enumerate(header):
         if not name:
-            raise GpubpError(f"{path}: row 1 (header), column {j + 1} has no name")
+            hint = " (a trailing comma?)" if j == len(header) - 1 else ""
+            raise GpubpError(f"{path}: row 1 (header), column {j + 1} has no name{hint}")
         if name in header[:j]:
             raise GpubpError(f"{path}: row 1 (header): column name {name!r} appears twice")
     if len(header) < 2:
-        raise GpubpError(f"{path}: only one column ({header[0]!r}); a CSV file needs feature columns and a target")
+        separator = next((f"{name} ({sep!r})" for sep, name in _SEPARATORS if sep in header[0]), None)
+        hint = f"; it looks separated by {separator}: gpubp reads comma-separated files" if separator else ""
+        raise GpubpError(
+            f"{path}: only one column ({header[0]!r}); a CSV file needs feature columns and a target{hint}"
+        )
+
+
+#: Column separators other than the comma, to explain a file that reads as one column.
+_SEPARATORS = (("\t", "tabs"), (";", "semicolons"), ("|", "bars"))
 
 
 def _number(cell: str) -> float | None:
@@ -446,8 +510,11 @@ def _listing(names: list[str], limit: int = 20) -> str:
 # .npz files
 
 
-def _read_npz(path: str) -> _Raw:
-    """Arrays X (n, f) and y (n,) or (n, t) from an .npz archive, never unpickling anything."""
+def _read_npz(path: str, need_y: bool = True) -> _Raw:
+    """Arrays X (n, f) and y (n,) or (n, t) from an .npz archive, never unpickling anything.
+
+    With ``need_y`` False (prediction) an archive without ``y`` is read too (its y then all zeros).
+    """
     with _open(path) as f:  # our handle: np.load leaks its own when the zip is corrupt
         if not f.read(1):
             raise GpubpError(f"{path}: the file is empty")
@@ -460,15 +527,19 @@ def _read_npz(path: str) -> _Raw:
         if not hasattr(archive, "files"):
             raise GpubpError(f"{path}: holds a single .npy array, not an .npz archive with arrays X and y")
         with archive:
-            for key in ("X", "y"):
+            keys = ("X", "y") if need_y or "y" in archive.files else ("X",)
+            for key in keys:
                 if key not in archive.files:
                     found = ", ".join(archive.files) or "none"
                     raise GpubpError(f"{path}: no array {key!r} (found: {found}); expected X (n, features) and y (n,)")
-            X, y = _npz_array(archive, path, "X"), _npz_array(archive, path, "y")
+            X = _npz_array(archive, path, "X")
+            y = _npz_array(archive, path, "y") if "y" in keys else None
     if X.dtype.kind not in "biuf":
         raise GpubpError(f"{path}: array 'X' has dtype {X.dtype}; features must be numbers")
     if X.ndim != 2 or 0 in X.shape:
         raise GpubpError(f"{path}: array 'X' has shape {X.shape}; expected 2-D (samples, features), neither empty")
+    if y is None:  # prediction only: the features are all that is asked for
+        y = host.zeros(len(X))
     if y.dtype.kind not in "biufU":
         raise GpubpError(f"{path}: array 'y' has dtype {y.dtype}; targets must be numbers or text labels")
     if y.ndim not in (1, 2) or 0 in y.shape[1:]:
@@ -537,8 +608,8 @@ class Split:
         return {"train": self.train.tolist(), "val": self.val.tolist(), "test": self.test.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Split:
-        """The inverse of :meth:`to_dict`; malformed metadata is a GpubpError."""
+    def from_dict(cls, d: dict[str, Any], n: int | None = None) -> Split:
+        """The inverse of :meth:`to_dict`; malformed metadata (or, given ``n``, a row past it) is a GpubpError."""
         parts = []
         for key in ("train", "val", "test"):
             value = d.get(key) if isinstance(d, dict) else None
@@ -548,6 +619,8 @@ class Split:
         every = host.concatenate(parts)
         if len(host.unique(every)) != len(every):
             raise GpubpError("split metadata: the train, val and test parts overlap")
+        if n is not None and len(every) and int(every.max()) >= n:
+            raise GpubpError(f"split metadata: row {int(every.max())} is past the {n} rows of the data")
         return cls(*parts)
 
 

@@ -48,6 +48,7 @@ _LOOKALIKES = (
     (b"\x80", "it looks like a Python pickle, which gpubp never loads"),
     (b"PK\x03\x04", "it looks like a zip archive (torch.save or .npz), which gpubp never loads"),
     (b"\x93NUMPY", "it looks like a NumPy .npy file, which gpubp never loads"),
+    (b"\x89PNG", "it is a PNG image"),
 )
 
 
@@ -75,6 +76,10 @@ def save_model_file(path: str | os.PathLike, tensors: dict[str, Any], metadata: 
     """
     path = os.fspath(path)
     data = _serialize(path, tensors, metadata)
+    if os.path.isdir(path):
+        raise GpubpError(f"cannot write model file {path}: it is a folder (give a file name, e.g. model.safetensors)")
+    if os.path.exists(path) and not os.path.isfile(path):  # the rename would replace a device or a pipe
+        raise GpubpError(f"cannot write model file {path}: not a regular file")
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
@@ -292,6 +297,10 @@ def _why_not_safetensors(data: bytes, error: Exception) -> str:
         needed += max((t["data_offsets"][1] for k, t in entries if k != "__metadata__"), default=0)
     if needed > len(data) and size < 2**27:  # a plausible header length: cut off, not garbage
         return f"truncated: {len(data)} bytes, the header promises {needed}"
+    head = data[:64].decode("utf-8", errors="replace").rstrip("\ufffd")  # a character cut at byte 64 is fine
+    if head and "\ufffd" not in head and all(c.isprintable() or c in "\r\n\t" for c in head):
+        first = head.splitlines()[0][:40] if head.strip() else head
+        return f"it is text, starting {first!r}; a model file starts with a binary header length"
     return _one_line(error).removeprefix("Error while deserializing: ")
 
 

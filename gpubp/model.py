@@ -108,7 +108,11 @@ class Model:
         backend: Backend | str | None = None,
         device: Any = None,
     ) -> None:
-        hidden = tuple(hidden)
+        if isinstance(hidden, str):
+            raise GpubpError(
+                f"--hidden: hidden sizes must be a sequence of positive integers like (128, 64), got {hidden!r}"
+            )
+        hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
         if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h <= 0 for h in hidden):
             raise GpubpError(f"--hidden: hidden sizes must be positive integers, got {list(hidden)}")
         hidden = tuple(int(h) for h in hidden)
@@ -135,13 +139,15 @@ class Model:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise GpubpError(f"--seed: must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
+        if backend is not None and not isinstance(backend, (str, Backend)):
+            raise GpubpError(f"--backend: expected a backend name or a Backend, got {type(backend).__name__}")
         self.backend = resolve(backend if backend is not None else default_backend_name("auto"), device)
         self.dtype = dtype
         self._xp_dtype = self.backend.dtype(dtype)
         # Validate lr, weight decay and the activation now, not after loading data.
         probe = get_optimizer(optimizer, [_probe_parameter(self.backend, self._xp_dtype)], self.lr, weight_decay)
         self.lr, self.weight_decay = probe.lr, probe.weight_decay  # validated Python floats
-        mlp([1, *hidden, 1], activation_name=activation, backend=self.backend, dtype=dtype)
+        _build(lambda: mlp([1, *hidden, 1], activation_name=activation, backend=self.backend, dtype=dtype), hidden)
         self.net: Sequential | None = None
         self.classes: list[Any] = []
         self.standardizer: Standardizer | None = None
@@ -192,6 +198,14 @@ class Model:
         if y.shape[0] != X.shape[0]:
             raise GpubpError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
         task = infer_task(y) if self.task == "auto" else self.task
+        if task == "classify" and y.dtype.kind == "f":
+            column = y.reshape(len(y), -1)[:, 0]  # labels are one column; wider y is refused by encode_labels
+            fractional = column != host.floor(column)
+            if fractional.any():
+                i = int(host.argmax(fractional))
+                raise GpubpError(
+                    f"--task classify: y[{i}] = {column[i].item()!r} is not a whole number, so not a class label"
+                )
         if X_val is None and self.val_fraction > 0:
             split = split_indices(
                 X.shape[0],
@@ -203,13 +217,17 @@ class Model:
             X, y, X_val, y_val = X[split.train], y[split.train], X[split.val], y[split.val]
         elif X_val is not None:
             X_val, y_val = _host_2d(X_val, "X_val"), _host_targets(y_val, "y_val")
+            if X_val.shape[1] != X.shape[1]:
+                raise GpubpError(f"X_val has {X_val.shape[1]} features but X has {X.shape[1]}")
+            if y_val.shape[0] != X_val.shape[0]:
+                raise GpubpError(f"X_val has {X_val.shape[0]} rows but y_val has {y_val.shape[0]}")
         self._setup(X, y, task)
         assert self.net is not None and self.optim is not None
         X_dev, y_dev = self._to_device(X), self._targets_to_device(y)
         val_args: tuple[Any, Any, float] = (None, None, 0.0)
         if X_val is not None and X_val.shape[0] > 0:
             val_var = _target_variance(y_val) if task == "regress" else 0.0
-            val_args = (self._to_device(X_val), self._targets_to_device(y_val), val_var)
+            val_args = (self._to_device(X_val), self._targets_to_device(y_val, "y_val"), val_var)
         trainer = Trainer(
             self.net,
             get_loss(self.loss_name),
@@ -263,12 +281,15 @@ class Model:
             self.n_outputs = 1 if y.ndim == 1 else y.shape[1]
         self.loss_name = loss
         self.standardizer = Standardizer().fit(X)
-        self.net = mlp(
-            [self.n_features, *self.hidden, self.n_outputs],
-            activation_name=self.activation,
-            rng=self.seed,
-            backend=self.backend,
-            dtype=self.dtype,
+        self.net = _build(
+            lambda: mlp(
+                [self.n_features, *self.hidden, self.n_outputs],
+                activation_name=self.activation,
+                rng=self.seed,
+                backend=self.backend,
+                dtype=self.dtype,
+            ),
+            self.hidden,
         )
         first = self.net.layers[0]
         first.needs_input_grad = False  # nothing upstream of the first layer learns
@@ -278,10 +299,10 @@ class Model:
         assert self.standardizer is not None
         return self.backend.asarray(self.standardizer.transform(X), dtype=self._xp_dtype)
 
-    def _targets_to_device(self, y: Any) -> Any:
+    def _targets_to_device(self, y: Any, name: str = "y") -> Any:
         if self.task_ == "regress":
             return self.backend.asarray(y, dtype=self._xp_dtype)
-        labels, _ = encode_labels(y, "y", classes=self.classes)
+        labels, _ = encode_labels(y, name, classes=self.classes)
         if self.loss_name == "ce":
             return self.backend.asarray(labels, dtype=self.backend.xp.int64)
         if self.loss_name == "bce":
@@ -300,7 +321,7 @@ class Model:
         X_dev = self._to_device(X)
         xp = self.backend.xp
         n = X.shape[0]
-        parts = [self.net.forward(X_dev[i : min(i + EVAL_CHUNK, n), ...]) for i in range(0, n, EVAL_CHUNK)]
+        parts = [self.net.forward(X_dev[i : min(i + EVAL_CHUNK, n), ...]) for i in range(0, max(n, 1), EVAL_CHUNK)]
         return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
     def predict(self, X: Any) -> Any:
@@ -403,7 +424,8 @@ class Model:
 
     def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> None:
         """Write one ``.safetensors`` file: weights plus JSON metadata (``extra`` merged in)."""
-        assert self.net is not None
+        if self.net is None:
+            raise GpubpError("the model is not trained yet: nothing to save")
         save_model_file(path, self.net.state_dict(), {**self.metadata(), **(extra or {})})
 
 
@@ -418,20 +440,65 @@ def load(path: str | os.PathLike[str], backend: Backend | str | None = None, dev
         Where to put it; None reads ``GPUBP_BACKEND`` and defaults to ``auto``.
     """
     tensors, meta = load_model_file(path)
+    where = os.fspath(path)
+    if backend is not None and not isinstance(backend, (str, Backend)):
+        raise GpubpError(f"--backend: expected a backend name or a Backend, got {type(backend).__name__}")
+    place = resolve(backend if backend is not None else default_backend_name("auto"), device)  # a bad flag: its error
     try:
         hp = meta["hyperparameters"]
-        model = Model(**{**hp, "hidden": tuple(hp["hidden"])}, backend=backend, device=device)
-        model.task_, model.loss_name, model.classes = meta["task"], meta["loss"], list(meta["classes"])
+        model = Model(**{**hp, "hidden": tuple(hp["hidden"])}, backend=place)
+        model.task_, model.loss_name, model.classes = meta["task"], meta["loss"], meta["classes"]
         model.n_features, model.n_outputs = int(meta["n_features"]), int(meta["n_outputs"])
         model.standardizer = Standardizer.from_dict(meta["standardizer"])
+        _check_outputs(model)
         model.net = Sequential.from_config(meta["architecture"], backend=model.backend, dtype=model.dtype)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, GpubpError):
-            raise
-        raise GpubpError(f"{os.fspath(path)}: model metadata is incomplete or invalid ({exc!r})") from None
-    model.net.load_state_dict(_network_tensors(tensors))
+    except GpubpError as exc:  # e.g. "--hidden: ...": the file is at fault, not a flag
+        raise GpubpError(f"{where}: model metadata is invalid ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GpubpError(f"{where}: model metadata is incomplete or invalid ({exc!r})") from None
+    try:
+        model.net.load_state_dict(_network_tensors(tensors))
+    except GpubpError as exc:
+        raise GpubpError(f"{where}: the weights do not fit the network its metadata describes ({exc})") from None
+    weights = [p.shape for _, p in model.net.named_parameters() if len(p.shape) == 2]  # (in, out) per Linear
+    if not weights or weights[0][0] != model.n_features or weights[-1][1] != model.n_outputs:
+        raise GpubpError(
+            f"{where}: model metadata is invalid (n_features {model.n_features} and n_outputs {model.n_outputs} "
+            "do not fit the network's weights)"
+        )
+    for name, value in _network_tensors(tensors).items():
+        if value.dtype.kind in "fc" and not host.all(host.isfinite(value)):
+            raise GpubpError(f"{where}: tensor {name!r} holds NaN or infinite weights; the model is unusable")
     model.metadata_ = meta
     return model
+
+
+def _check_outputs(model: Model) -> None:
+    """The task, classes, loss and sizes a loaded model records must agree with one another."""
+    if model.task_ not in ("classify", "regress"):
+        raise GpubpError(f"task {model.task_!r} is neither 'classify' nor 'regress'")
+    if not isinstance(model.classes, list):
+        raise GpubpError(f"classes must be a list, got {type(model.classes).__name__}")
+    assert model.standardizer is not None and model.standardizer.mean is not None
+    if len(model.standardizer.mean) != model.n_features:
+        raise GpubpError(
+            f"the standardizer has {len(model.standardizer.mean)} features, n_features is {model.n_features}"
+        )
+    if model.task_ == "classify":
+        expected = 1 if model.loss_name == "bce" else len(model.classes)
+        if len(model.classes) < 2 or model.n_outputs != expected:
+            raise GpubpError(
+                f"{len(model.classes)} classes and loss {model.loss_name!r} do not fit n_outputs {model.n_outputs}"
+            )
+
+
+def _build(make: Callable[[], Sequential], hidden: tuple[int, ...]) -> Sequential:
+    """``make()``, with running out of memory for the weights reported as a too-wide ``--hidden``."""
+    try:
+        return make()
+    except MemoryError:
+        sizes = ",".join(str(h) for h in hidden)
+        raise GpubpError(f"--hidden {sizes}: not enough memory for the weights of layers this wide") from None
 
 
 def _network_tensors(tensors: dict[str, Any]) -> dict[str, Any]:
@@ -445,12 +512,23 @@ def _probe_parameter(backend: Backend, dtype: Any) -> Any:
     return Parameter(backend.xp.zeros(1, dtype=dtype, device=backend.device))
 
 
+def _as_host(a: Any, name: str) -> Any:
+    """``a`` as a host NumPy array; nested lists of unequal lengths are an error naming ``name``."""
+    if isinstance(a, host.ndarray):
+        return a
+    if array_api_compat.is_array_api_obj(a):
+        return to_host(a)
+    try:
+        return host.asarray(a)
+    except ValueError:
+        raise GpubpError(f"{name}: rows of different lengths, not a rectangular array") from None
+
+
 def _host_2d(X: Any, name: str) -> Any:
-    if not isinstance(X, host.ndarray):
-        X = to_host(X) if array_api_compat.is_array_api_obj(X) else host.asarray(X)
+    X = _as_host(X, name)
     if X.ndim != 2:
         raise GpubpError(f"{name} must be 2-D (samples, features), got shape {X.shape}")
-    if not host.issubdtype(X.dtype, host.number) or host.issubdtype(X.dtype, host.complexfloating):
+    if X.dtype.kind not in "biuf":
         raise GpubpError(f"{name} must be numeric, got dtype {X.dtype}")
     X = X.astype(host.float64)
     bad = ~host.isfinite(X)
@@ -463,8 +541,11 @@ def _host_2d(X: Any, name: str) -> Any:
 def _host_targets(y: Any, name: str) -> Any:
     if y is None:
         raise GpubpError(f"{name} is missing")
-    if not isinstance(y, host.ndarray):
-        y = to_host(y) if array_api_compat.is_array_api_obj(y) else host.asarray(y)
+    y = _as_host(y, name)
+    if y.dtype.kind == "O":  # e.g. labels 1 and "a" together: read them all as text, as from a CSV file
+        y = host.asarray(y.tolist())
+        if y.dtype.kind not in "biufU":
+            raise GpubpError(f"{name} holds Python objects (dtype {y.dtype}); give numbers or text labels")
     if y.ndim not in (1, 2):
         raise GpubpError(f"{name} must be 1-D (or 2-D for several regression targets), got shape {y.shape}")
     if host.issubdtype(y.dtype, host.floating):

@@ -360,3 +360,219 @@ def test_an_internal_error_is_one_line_pointing_at_debug(monkeypatch, capsys):
     code, _, err = call(["--debug", "info"], capsys)
     assert code == 1
     assert "Traceback" in err and "RuntimeError: something broke" in err
+
+
+# -- found by feeding the command messy input (each test names what used to go wrong) --------------
+
+
+def _crafted_model(src, dst, edit=None, tensors=None) -> str:
+    """A copy of the model file ``src`` at ``dst``, its gpubp metadata passed through ``edit``."""
+    from safetensors import safe_open
+
+    with safe_open(str(src), "np") as f:
+        header, weights = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    meta = json.loads(header["gpubp"])
+    if edit:
+        edit(meta)
+    safetensors.numpy.save_file(
+        tensors(weights) if tensors else weights, str(dst), {**header, "gpubp": json.dumps(meta)}
+    )
+    return str(dst)
+
+
+def test_a_fifo_as_data_is_refused_not_read_forever(files, capsys):
+    os.mkfifo(files / "pipe.csv")  # reading it would block until a writer came: the command hung
+    before = sorted(os.listdir(files))
+    for args in (
+        ["train", "--data", "pipe.csv", "--out", "run"],
+        ["predict", "model.safetensors", "--data", "pipe.csv"],
+    ):
+        code, _, err = call(args, capsys)
+        assert_one_line_error(code, err, "pipe.csv: not a regular file")
+    assert sorted(os.listdir(files)) == before
+
+
+def test_a_symlink_loop_is_not_called_a_missing_file(files, capsys):
+    os.symlink("b.csv", files / "a.csv")
+    os.symlink("a.csv", files / "b.csv")
+    code, _, err = call(["train", "--data", "a.csv", "--out", "run"], capsys)
+    assert_one_line_error(code, err, "a.csv: a symbolic link that leads nowhere")
+
+
+def test_predict_takes_csv_columns_by_name(files, capsys):
+    """Columns used to be taken by position: a reordered file gave other predictions, and a file missing a
+    feature but holding the target column fed the target to the model as a feature."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    rows = lambda cols, data: ",".join(cols) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in data)  # noqa: E731
+    (files / "abc.csv").write_text(rows(["a", "b", "c", "label"], np.column_stack([X, y]).tolist()))
+    (files / "cab.csv").write_text(rows(["c", "label", "a", "b"], np.column_stack([X[:, 2], y, X[:, :2]]).tolist()))
+    (files / "ab.csv").write_text(rows(["a", "b", "label"], np.column_stack([X[:, :2], y]).tolist()))
+    assert call(["train", "--data", "abc.csv", "--epochs", "3", "--out", "csvrun", "--quiet"], capsys)[0] == 0
+    model = "csvrun/model.safetensors"
+    _, expected, _ = call(["predict", model, "--data", "abc.csv"], capsys)
+    code, out, _ = call(["predict", model, "--data", "cab.csv"], capsys)
+    assert code == 0 and out == expected
+    code, out, _ = call(["evaluate", model, "--data", "cab.csv", "--split", "all", "--json"], capsys)
+    assert code == 0
+    assert out == call(["evaluate", model, "--data", "abc.csv", "--split", "all", "--json"], capsys)[1]
+    code, out, err = call(["predict", model, "--data", "ab.csv", "--out", "p.csv"], capsys)
+    assert_one_line_error(code, err, "ab.csv: no column 'c'", "trained on the columns a, b, c")
+    assert not (files / "p.csv").exists()
+
+
+def test_predict_writes_through_a_pipe_and_never_over_the_data_file(files, capsys):
+    """--out /dev/full (or /dev/stdout, a FIFO) used to be replaced by a regular file: the atomic rename, run as
+    root, swapped the device node out of /dev. A FIFO here stands in for the device, harmlessly."""
+    import stat
+
+    os.mkfifo(files / "pipe.csv")
+    reader = os.open(files / "pipe.csv", os.O_RDONLY | os.O_NONBLOCK)  # a reader, so the writer's open succeeds
+    try:
+        code, out, err = call(["predict", "model.safetensors", "--data", "xor", "--out", "pipe.csv"], capsys)
+        assert code == 0 and out == "", err
+        assert stat.S_ISFIFO(os.stat(files / "pipe.csv").st_mode)  # still the pipe
+        assert os.read(reader, 1 << 16).decode().startswith("prediction,p_0,p_1\n")
+    finally:
+        os.close(reader)
+    data = (files / "good.csv").read_text()
+    code, _, err = call(["predict", "model.safetensors", "--data", "good.csv", "--out", "good.csv"], capsys)
+    assert_one_line_error(code, err, "--out good.csv: is the --data file")
+    assert (files / "good.csv").read_text() == data
+
+
+def test_predict_on_an_npz_file_needs_no_y(files, capsys):
+    np.savez(files / "only_x.npz", X=load_dataset("xor").X[:5])
+    code, out, _ = call(["predict", "model.safetensors", "--data", "only_x.npz"], capsys)
+    assert code == 0 and len(out.splitlines()) == 6
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m.update(architecture={"layers": "x"}), "model metadata is incomplete or invalid"),  # was exit 1
+        (lambda m: m.update(data="xor"), "'data' does not describe a data source"),  # was exit 1
+        (lambda m: m["data"].update(source=123), "'data' does not describe a data source"),  # was exit 1
+        (lambda m: m["data"]["split"].update(test=[99999]), "row 99999 is past the 400 rows"),  # was IndexError
+        (lambda m: m.update(classes=[0]), "model metadata is invalid"),
+        (
+            lambda m: m["hyperparameters"].update(hidden=[-3]),
+            "crafted.safetensors: model metadata is invalid (--hidden",
+        ),
+    ],
+    ids=["architecture", "data", "source", "split", "classes", "hidden"],
+)
+def test_invalid_model_metadata_is_one_line_exit_2(files, capsys, edit, message):
+    _crafted_model(files / "model.safetensors", files / "crafted.safetensors", edit)
+    code, _, err = call(["evaluate", "crafted.safetensors"], capsys)
+    assert_one_line_error(code, err, message)
+
+
+def test_nan_weights_are_refused_at_load(files, capsys):
+    nan = lambda w: {k: np.full_like(v, np.nan) for k, v in w.items()}  # noqa: E731 - evaluate printed "loss nan"
+    _crafted_model(files / "model.safetensors", files / "nan.safetensors", tensors=nan)
+    code, _, err = call(["evaluate", "nan.safetensors"], capsys)
+    assert_one_line_error(code, err, "holds NaN or infinite weights")
+
+
+def test_evaluate_names_the_model_not_flags_the_user_never_gave(files, capsys):
+    code, _, err = call(["evaluate", "model.safetensors", "--data", "sine", "--split", "all"], capsys)
+    assert_one_line_error(code, err, "model.safetensors is a classification model: sine: sample 0")
+    assert "--task" not in err
+    # A model trained on xor took its target name 'xor' as a column of any CSV file: "--target xor: no such column".
+    code, out, err = call(["evaluate", "model.safetensors", "--data", "good.csv", "--split", "all"], capsys)
+    assert code == 0 and out.startswith("all: accuracy"), err
+
+
+def test_evaluate_says_the_recorded_data_is_missing(files, capsys, tmp_path):
+    csv_rows = "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(40))
+    (files / "train.csv").write_text("a,b,label\n" + csv_rows)
+    assert call(["train", "--data", "train.csv", "--epochs", "2", "--out", "r", "--quiet"], capsys)[0] == 0
+    os.remove(files / "train.csv")
+    code, _, err = call(["evaluate", "r/model.safetensors"], capsys)
+    assert_one_line_error(code, err, "r/model.safetensors: was trained on train.csv, which is not there", "--data")
+
+
+def test_flag_value_errors_name_the_flag_once(capsys):
+    code, _, err = call(["train", "--lr", "1e-3x"], capsys)
+    assert_one_line_error(code, err, "argument --lr: not a number: '1e-3x'")
+    assert err.count("--lr") == 1
+    code, _, err = call(["train", "--epochs", "1e9"], capsys)
+    assert_one_line_error(code, err, "not an integer: '1e9', write it out: 1000000000")
+
+
+def test_a_global_position_for_a_command_flag_is_explained(capsys):
+    code, _, err = call(["--json", "train"], capsys)  # was "unrecognized arguments: train"
+    assert_one_line_error(code, err, "--json before 'train': options go after the command")
+
+
+def test_resume_refuses_flags_it_would_ignore(capsys, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.safetensors").write_bytes(b"")
+    code, _, err = call(["train", "--resume", "run", "--epochs", "500", "--lr", "0.1"], capsys)
+    assert_one_line_error(code, err, "--resume run: --lr, --epochs cannot be changed when resuming")
+
+
+def test_too_wide_hidden_layers_are_bad_input_not_an_internal_error(capsys, monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(gpubp.model, "mlp", no_memory)
+    code, _, err = call(["train", "--data", "xor", "--hidden", "100000000000", "--out", "run"], capsys)
+    assert_one_line_error(code, err, "--hidden 100000000000: not enough memory")
+
+
+def test_a_full_stdout_is_one_line_exit_2(files, capsys, monkeypatch):
+    class Full:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    code, _, err = call(["predict", "model.safetensors", "--data", "xor"], capsys)
+    assert_one_line_error(code, err, "standard output: cannot write (No space left on device)")
+
+
+# -- the same through the Python API (gpubp.Model, gpubp.load) ------------------------------------
+
+
+def test_api_inputs_that_used_to_escape_as_other_exceptions(tmp_path):
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model = lambda **kw: gpubp.Model(backend="numpy", max_epochs=2, **kw)  # noqa: E731
+    with pytest.raises(gpubp.GpubpError, match="the model is not trained yet: nothing to save"):
+        model().save(tmp_path / "m.safetensors")  # was a bare AssertionError
+    with pytest.raises(gpubp.GpubpError, match="X: rows of different lengths"):
+        model().fit([[1, 2], [3]], [0, 1])  # was NumPy's ValueError
+    with pytest.raises(gpubp.GpubpError, match="like \\(128, 64\\), got '128,64'"):
+        model(hidden="128,64")  # was "got ['1', '2', '8', ',', '6', '4']"
+    assert model(hidden=16).hidden == (16,)  # was TypeError: 'int' object is not iterable
+    with pytest.raises(gpubp.GpubpError, match="--backend: expected a backend name"):
+        gpubp.Model(backend=42)  # was AttributeError
+    mixed = np.array([1, "a"] * 20, dtype=object)  # was TypeError from sorting 'a' against 1
+    assert model(val_fraction=0.0).fit(X, mixed).epochs
+    assert model().fit(X > 0, y).epochs  # bool features, as an .npz file may hold
+    with pytest.raises(gpubp.GpubpError, match="--task classify: y\\[0\\] = 0.5 is not a whole number"):
+        model(task="classify").fit(X, np.full(40, 0.5))  # was "too few samples ... 40 classes"
+    with pytest.raises(gpubp.GpubpError, match="X_val has 2 features but X has 3"):
+        model().fit(X, y, X_val=X[:5, :2], y_val=y[:5])  # was "Standardizer.transform: ..."
+    with pytest.raises(gpubp.GpubpError, match="y_val: row 2 has label 2"):
+        model().fit(X, y, X_val=X[:3], y_val=np.array([0, 1, 2]))
+    trained = model()
+    trained.fit(X, y)
+    assert trained.predict(np.zeros((0, 3))).shape == (0,)  # was "need at least one array to concatenate"
+    assert trained.predict_proba(np.zeros((0, 3))).shape == (0, 2)
+    with pytest.raises(gpubp.GpubpError, match="it is a folder"):
+        trained.save(tmp_path)  # was "Device or resource busy"
+
+
+def test_load_refuses_text_and_images_by_name(tmp_path):
+    (tmp_path / "data.csv").write_text("a,b,label\n1,2,0\n")
+    with pytest.raises(gpubp.GpubpError, match="it is text, starting 'a,b,label'"):
+        gpubp.load(tmp_path / "data.csv")  # was "header too large"
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(gpubp.GpubpError, match="it is a PNG image"):
+        gpubp.load(tmp_path / "x.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -10,7 +11,16 @@ import sys
 import numpy as np
 import pytest
 
-from gpubp.datasets import MAX_AUTO_CLASSES, SOURCES, Dataset, Split, Standardizer, load_dataset, split_indices
+from gpubp.datasets import (
+    MAX_AUTO_CLASSES,
+    SOURCES,
+    Dataset,
+    Split,
+    Standardizer,
+    load_dataset,
+    load_features,
+    split_indices,
+)
 from gpubp.errors import GpubpError
 
 
@@ -606,3 +616,73 @@ def test_standardizer_errors():
         {"mean": ["a"], "scale": [1.0]},
     ):
         raises_one_line("standardizer metadata", call=Standardizer.from_dict, d=bad)
+
+
+# ---------------------------------------------------------------------------
+# Hints for common mistakes (found by feeding messy files)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("a;b;label\n1;2;0\n3;4;1\n", "it looks separated by semicolons (';'): gpubp reads comma-separated files"),
+        ("a\tb\tlabel\n1\t2\t0\n3\t4\t1\n", "it looks separated by tabs"),
+        ("a,b,label,\n1,2,0,\n3,4,1,\n", "row 1 (header), column 4 has no name (a trailing comma?)"),
+        ("a,b,label\n1,2,0,\n3,4,1,\n", "row 2 has 4 columns, expected 3 as in the header (a trailing comma?)"),
+    ],
+    ids=["semicolons", "tabs", "trailing-comma-header", "trailing-comma-rows"],
+)
+def test_csv_layout_mistakes_get_a_hint(tmp_path, content, fragment):
+    raises_one_line(fragment, call=load_dataset, source=write(tmp_path, "d.csv", content))
+
+
+def test_target_given_as_a_column_number(tmp_path):
+    path = write(tmp_path, "d.csv", "a,b,label\n1,2,0\n3,4,1\n")
+    raises_one_line(
+        "--target 2: ", "--target takes a column name, e.g. --target label", call=load_dataset, source=path, target="2"
+    )
+
+
+def test_fifo_and_symlink_loop(tmp_path):
+    fifo = tmp_path / "p.npz"
+    os.mkfifo(fifo)
+    raises_one_line("not a regular file", call=load_dataset, source=str(fifo))  # used to block forever
+    os.symlink("y.csv", tmp_path / "x.csv")
+    os.symlink("x.csv", tmp_path / "y.csv")
+    raises_one_line("x.csv: a symbolic link that leads nowhere", call=load_dataset, source=str(tmp_path / "x.csv"))
+
+
+def test_load_features_by_name_and_without_y(tmp_path):
+    path = write(tmp_path, "d.csv", "b,label,a\n2,0,1\n4,1,3\n")
+    X = load_features(path, n_features=2, target="label", feature_names=["a", "b"])
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    raises_one_line("no column 'c'", call=load_features, source=path, n_features=3, feature_names=["a", "b", "c"])
+    # Without names, the recorded target column is never taken as a feature, even when the count would fit.
+    raises_one_line("has 2 feature columns", call=load_features, source=path, n_features=3, target="label")
+    only_x = npz(tmp_path, "x.npz", X=np.ones((4, 2)))
+    assert load_features(only_x, n_features=2).shape == (4, 2)
+    raises_one_line("no array 'y'", call=load_dataset, source=only_x)  # training still needs y
+
+
+def test_split_from_dict_checks_rows_against_n():
+    d = {"train": [0, 1], "val": [], "test": [7]}
+    assert Split.from_dict(d, n=8).test.tolist() == [7]
+    raises_one_line("row 7 is past the 5 rows", call=Split.from_dict, d=d, n=5)
+
+
+def test_task_messages_name_their_origin(tmp_path):
+    path = write(tmp_path, "d.csv", "a,y\n1,0.5\n2,1.5\n")
+    raises_one_line(
+        "m.safetensors is a classification model: ",
+        call=load_dataset,
+        source=path,
+        task="classify",
+        origin="m.safetensors",
+    )
+    raises_one_line(
+        "d.csv: no column 'z', the target m.safetensors was trained on",
+        call=load_dataset,
+        source=path,
+        target="z",
+        origin="m.safetensors",
+    )
