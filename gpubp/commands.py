@@ -234,10 +234,22 @@ def _say_backend(model: Model, say: Callable[[str], None]) -> None:
 def train(args: argparse.Namespace) -> int:
     """``gpubp train``: load data, split, fit (checkpointing each epoch), evaluate on the test part, save."""
     info = sys.stderr if args.json else sys.stdout
+    held: list[str] = []  # --json: what is said waits until training runs, so bad input is stderr's only line
+    holding = [args.json]
 
     def say(message: str) -> None:
-        if not args.quiet:
+        if args.quiet:
+            return
+        if holding[0]:
+            held.append(message)
+        else:
             print(message, file=info, flush=True)
+
+    def release() -> None:
+        if holding[0]:
+            holding[0] = False
+            for message in held:
+                say(message)
 
     if args.resume:
         _refuse_flags_with_resume(args)
@@ -262,6 +274,7 @@ def train(args: argparse.Namespace) -> int:
             def write_metrics(record: dict[str, Any]) -> None:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
+                release()  # an epoch ran: the input was good
 
             try:
                 history = model.fit(
@@ -290,6 +303,7 @@ def train(args: argparse.Namespace) -> int:
             _remove_run_dir(run_dir, run["created"])  # nothing worth keeping: leave no half-written run
         raise
     seconds = time.perf_counter() - t0
+    release()
     if history.stopped == "interrupted":
         epoch = len(history.epochs) + 1
         print(

@@ -576,3 +576,14 @@ def test_load_refuses_text_and_images_by_name(tmp_path):
     (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     with pytest.raises(gpubp.GpubpError, match="it is a PNG image"):
         gpubp.load(tmp_path / "x.png")
+
+
+def test_json_mode_keeps_stderr_to_the_error_line(capsys, tmp_path):
+    """With --json the "using ..." and "data: ..." lines go to stderr: bad input used to give three lines there."""
+    for args in (["--data", "missing.csv"], ["--data", "digits", "--loss", "bce"]):
+        code, out, err = call(["train", "--json", "--out", "run", *args], capsys)
+        assert_one_line_error(code, err)
+        assert out == "" and not (tmp_path / "run").exists()
+    code, out, err = call(["train", "--json", "--data", "xor", "--epochs", "1", "--out", "run"], capsys)
+    assert code == 0 and json.loads(out)["epochs_run"] == 1
+    assert err.splitlines()[0].startswith("using ")  # said once training ran
