@@ -23,6 +23,10 @@ from .errors import GpubpError, TrainingDiverged
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line ``gpubp: error: ...`` and exit 2."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # --epoch is a typo, not --epochs
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         _fail(f"{message} (see gpubp {self.prog.split()[-1]} --help)" if " " in self.prog else message)
 

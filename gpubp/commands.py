@@ -51,6 +51,10 @@ def _make_run_dir(out: str | None) -> tuple[str, str | None]:
     path = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     if os.path.exists(path) and not os.path.isdir(path):
         raise GpubpError(f"--out {path}: exists and is not a folder")
+    for kept in (MODEL_FILE, CHECKPOINT_FILE):
+        if os.path.exists(os.path.join(path, kept)):
+            hint = f"continue it with --resume {path}" if kept == CHECKPOINT_FILE else "choose another --out"
+            raise GpubpError(f"--out {path}: already holds a run ({kept}); {hint}")
     created = None  # e.g. runs/ itself when it did not exist yet
     missing = os.path.abspath(path)
     while not os.path.exists(missing):
@@ -178,7 +182,7 @@ def _resumed_run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[s
         raise GpubpError(f"{path}: not a gpubp training checkpoint ({exc!r} missing or invalid)") from None
     _say_backend(model, say)
     source = data["source"]
-    target = data.get("target") if str(source).lower().endswith(".csv") else None
+    target = data.get("target") if _trained_on_csv(data) else None
     ds = load_dataset(source, target=target, task=data["task"], seed=data["seed"])
     if ds.X.shape[0] != data["n_samples"]:
         raise GpubpError(

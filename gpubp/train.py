@@ -163,6 +163,8 @@ class Trainer:
         n = X.shape[0]
         has_val = X_val is not None and X_val.shape[0] > 0
         done = len(self.history.epochs)  # > 0 when resumed from a checkpoint
+        if self.history.stopped in ("converged", "callback"):  # resumed after the last epoch: nothing to run
+            done = self.max_epochs
         bar = _progress_bar(self.max_epochs, done, self.progress)
         try:
             for epoch in range(done + 1, self.max_epochs + 1):
@@ -187,17 +189,18 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in _SHOWN and v is not None})
                 asked = [cb(record) is True for cb in self.callbacks]  # every callback sees every epoch
-                converged = self._converged(record, has_val)
-                if self.on_epoch_end is not None:
-                    self.on_epoch_end(self)
-                if converged:
+                if self._converged(record, has_val):
                     self.history.stopped = "converged"
-                    break
-                if any(asked):
+                elif any(asked):
                     self.history.stopped = "callback"
+                elif epoch == self.max_epochs:
+                    self.history.stopped = "max_epochs"
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(self)  # a checkpoint then knows whether training is over
+                if self.history.stopped:
                     break
             else:
-                self.history.stopped = "max_epochs"
+                self.history.stopped = self.history.stopped or "max_epochs"
         finally:
             if bar is not None:
                 bar.close()
@@ -298,6 +301,7 @@ class Trainer:
             "optimizer_steps": opt["steps"],
             "rng": self.rng.bit_generator.state,
             "partial": partial,
+            "stopped": "" if self.history.stopped == "interrupted" else self.history.stopped,
         }
         return tensors, meta
 
@@ -314,6 +318,7 @@ class Trainer:
         self.history.best_epoch = int(meta["best_epoch"])
         self.best_loss = math.inf if meta["best_loss"] is None else float(meta["best_loss"])
         self.bad_epochs = int(meta["bad_epochs"])
+        self.history.stopped = str(meta.get("stopped", ""))
         self.rng.bit_generator.state = meta["rng"]
         partial = meta.get("partial")
         if partial is not None:

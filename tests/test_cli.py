@@ -587,3 +587,16 @@ def test_json_mode_keeps_stderr_to_the_error_line(capsys, tmp_path):
     code, out, err = call(["train", "--json", "--data", "xor", "--epochs", "1", "--out", "run"], capsys)
     assert code == 0 and json.loads(out)["epochs_run"] == 1
     assert err.splitlines()[0].startswith("using ")  # said once training ran
+
+
+def test_out_that_already_holds_a_run_is_refused(xor_run, capsys):
+    run_dir = xor_run[2]
+    before = sorted(os.listdir(run_dir))
+    code, out, err = call(["train", "--data", "xor", "--epochs", "2", "--out", str(run_dir)], capsys)
+    assert_one_line_error(code, err, "already holds a run", "model.safetensors")
+    assert sorted(os.listdir(run_dir)) == before
+
+
+def test_abbreviated_flags_are_not_guessed(capsys):
+    code, out, err = call(["train", "--epoch", "3"], capsys)
+    assert_one_line_error(code, err, "--epoch")

@@ -156,6 +156,8 @@ def test_sigkill_at_random_moments_never_loses_the_checkpoint(tmp_path, uninterr
     ckpt = run / "checkpoint.safetensors"
     kills = 0
     for _ in range(40):
+        if (run / "model.safetensors").exists() and not ckpt.exists():
+            break  # killed after the run completed: nothing left to resume
         resume = ckpt.exists()
         args = ["train", "--resume", "run", "--quiet"] if resume else [*SLOW, "--out", "run"]
         proc = _gpubp(args, tmp_path)
@@ -192,3 +194,23 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
         [sys.executable, "-m", "gpubp", "train", "--resume", "missing"], cwd=tmp_path, capture_output=True, text=True
     )
     assert result.returncode == 2 and "no such run folder" in result.stderr
+
+
+def test_resuming_a_finished_run_trains_no_further(digits, tmp_path):
+    """A kill between the final save and the checkpoint's removal must not add an epoch on resume."""
+    ds, split = digits
+    ckpt = tmp_path / "checkpoint.safetensors"
+
+    def fit(**kw):
+        model = gpubp.Model(hidden=(16,), max_epochs=200, patience=2, backend="numpy")
+        model.fit(ds.X[split.train], ds.y[split.train], X_val=ds.X[split.val], y_val=ds.y[split.val], **kw)
+        return model
+
+    done = fit(checkpoint=ckpt)
+    assert done.history.stopped == "converged"
+    tensors, meta = load_model_file(ckpt)
+    assert meta["checkpoint"]["stopped"] == "converged"
+    again = fit(resume_from=(tensors, meta))
+    assert len(again.history.epochs) == len(done.history.epochs)
+    for name, value in _weights(done).items():
+        np.testing.assert_array_equal(_weights(again)[name], value, err_msg=name)
