@@ -421,13 +421,14 @@ def blas_info() -> list[dict[str, Any]]:
 
 def table(doc: dict[str, Any]) -> str:
     """The results as aligned text, one line per (point, target)."""
-    head = f"{'depth':>5} {'width':>6} {'batch':>6}  {'target':<14} {'step':>11} "
+    w = max([14, *(len(t["target"]) for t in doc["targets"])])
+    head = f"{'depth':>5} {'width':>6} {'batch':>6}  {'target':<{w}} {'step':>11} "
     head += f"{'samples/s':>11} {'GFLOP/s':>9} {'of peak':>8}"
     lines = [head, "-" * len(head)]
     for r in doc["results"]:
         share = f"{100 * r['peak_share']:.0f}%" if r["peak_share"] is not None else "-"
         lines.append(
-            f"{r['depth']:>5} {r['width']:>6} {r['batch']:>6}  {r['target']:<14} {_ms(r['median_s']):>11} "
+            f"{r['depth']:>5} {r['width']:>6} {r['batch']:>6}  {r['target']:<{w}} {_ms(r['median_s']):>11} "
             f"{r['samples_per_s']:>11.4g} {r['gflops']:>9.1f} {share:>8}"
         )
     peaks = ", ".join(f"{t['target']} {t['peak_gflops']:.1f} GFLOP/s (n={t['peak_n']})" for t in doc["targets"])
