@@ -1,4 +1,4 @@
-"""The loss-curve PNG of a run (matplotlib is optional)."""
+"""The PNGs gpubp draws: a run's loss curve and the bench plot (matplotlib is optional)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,31 @@ from typing import Any
 PLOT_HINT = "pip install 'gpubp[plot]'"
 
 
-def plot_losses(history: Any, path: str | os.PathLike[str]) -> bool:
-    """Write train and validation loss per epoch to ``path``; False if matplotlib is missing."""
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend, or None when matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _save(plt: Any, fig: Any, path: str | os.PathLike[str]) -> None:
+    """Write the figure to a temporary file and rename it into place, so no half-written PNG is left."""
+    fig.tight_layout()
+    tmp = f"{os.fspath(path)}.tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_losses(history: Any, path: str | os.PathLike[str]) -> bool:
+    """Write train and validation loss per epoch to ``path``; False if matplotlib is missing."""
+    plt = _pyplot()
+    if plt is None:
         return False
     epochs = history.column("epoch")
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
@@ -30,11 +47,7 @@ def plot_losses(history: Any, path: str | os.PathLike[str]) -> bool:
     ax.set_yscale("log")
     ax.set_title("gpubp training loss")
     ax.legend()
-    fig.tight_layout()
-    tmp = f"{os.fspath(path)}.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    _save(plt, fig, path)
     return True
 
 
@@ -45,12 +58,8 @@ def plot_bench(doc: dict[str, Any], path: str | os.PathLike[str]) -> bool:
     are told apart by line style; each GPU's crossover (the smallest batch at
     which it beats every CPU target) is a star and a dotted vertical line.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return False
     widths = sorted({r["width"] for r in doc["results"]})
     depths = sorted({r["depth"] for r in doc["results"]})
@@ -108,9 +117,5 @@ def plot_bench(doc: dict[str, Any], path: str | os.PathLike[str]) -> bool:
     fig.suptitle(
         f"gpubp bench: one training step, {sweep['dtype']}, {sweep['loss']}, plain SGD\n{headline}", fontsize=10
     )
-    fig.tight_layout()
-    tmp = f"{os.fspath(path)}.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    _save(plt, fig, path)
     return True
