@@ -135,6 +135,8 @@ def resolve(backend: str | Backend | None = None, device: Any = None) -> Backend
         if device is None:
             return backend
         backend = backend.name
+    if backend is not None and not isinstance(backend, str):
+        raise GpubpError(f"--backend: expected a name ({', '.join(BACKENDS)}) or a Backend, got {backend!r}")
     name = (backend or default_backend_name()).strip().lower()
     if name not in BACKENDS:
         raise GpubpError(f"--backend: unknown backend {name!r} (choose from {', '.join(BACKENDS)})")

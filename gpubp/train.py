@@ -83,7 +83,7 @@ class History:
     best_epoch : int
         The epoch whose weights were restored (1-based; 0 if none).
     stopped : str
-        ``converged``, ``max_epochs``, ``callback`` or ``interrupted``.
+        ``converged``, ``max_epochs``, ``callback``, ``interrupted`` or ``diverged``.
     """
 
     epochs: list[dict[str, Any]] = field(default_factory=list)
@@ -244,6 +244,7 @@ class Trainer:
         record: dict[str, Any] = {"epoch": epoch, "train_loss": float(stats[0]) / max(seen, 1)}
         if stats[1] >= 0 or not math.isfinite(record["train_loss"]):
             self.restore_best()
+            self.history.stopped = "diverged"
             step = int(stats[1]) if stats[1] >= 0 else steps
             raise TrainingDiverged(
                 f"training diverged: the loss became non-finite at epoch {epoch}, step {step}",

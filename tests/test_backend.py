@@ -212,3 +212,8 @@ def test_only_backend_imports_an_array_library():
         if IMPORT.search(path.read_text(encoding="utf-8"))
     )
     assert offenders == ["gpubp/backend.py"]
+
+
+def test_a_backend_that_is_not_a_name_is_a_clear_error():
+    with pytest.raises(gpubp.GpubpError, match="expected a name"):
+        gpubp.resolve(42)

@@ -227,6 +227,7 @@ def test_a_huge_learning_rate_raises_training_diverged_naming_epoch_and_step():
     assert 1 <= info.value.step <= -(-350 // 64)
     assert info.value.exit_code == 3
     assert model.history.epochs == [] and model.history.best_epoch == 0
+    assert model.history.stopped == "diverged"
 
 
 def test_divergence_after_good_epochs_restores_the_best_weights():
