@@ -151,7 +151,7 @@ class Linear(Layer):
         self.in_features, self.out_features, self.init = in_features, out_features, init
         self.weight = Parameter(backend.asarray(W, dtype=dt), "weight")  # (in, out)
         self.bias = Parameter(xp.zeros(out_features, dtype=dt, device=backend.device), "bias")  # (out,)
-        self.needs_input_grad = True  # Sequential turns this off for the first layer
+        self.needs_input_grad = True  # Model (and the benchmarks) turn this off for the first layer: no dX needed
         self._x: Any = None
 
     def forward(self, x: Any) -> Any:
