@@ -21,7 +21,7 @@ from typing import Any
 import array_api_compat
 import numpy
 
-from .errors import BackendUnavailableError, DeviceMismatchError, GpubpError
+from .errors import BackendUnavailableError, DeviceMismatchError, GpubpError, one_line
 
 #: The host array library: data files, splits and random numbers live here.
 host: ModuleType = numpy
@@ -184,7 +184,7 @@ def _resolve_torch(device: Any) -> Backend:
         dev = torch.device(text)
         torch.empty(1, device=dev)  # proves the device can hold an array
     except Exception as exc:  # torch raises RuntimeError/AssertionError by build
-        raise BackendUnavailableError(f"--device {device}: torch cannot use it ({_one_line(exc)})") from None
+        raise BackendUnavailableError(f"--device {device}: torch cannot use it ({one_line(exc)})") from None
     return Backend("torch", xp, dev)
 
 
@@ -213,11 +213,6 @@ def _import(module: str, hint: str) -> ModuleType:
         raise BackendUnavailableError(f"--backend: {module} is not installed ({hint})") from None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text
-
-
 def _gpu_index(device: Any) -> int:
     if device is None:
         return 0
@@ -236,13 +231,13 @@ def _cupy_status(index: int) -> tuple[bool, str]:
     except ModuleNotFoundError as exc:
         if exc.name == "cupy":
             return False, f"cupy is not installed; {CUPY_HINT}"
-        return False, f"cupy failed to import: {_one_line(exc)}"
+        return False, f"cupy failed to import: {one_line(exc)}"
     except Exception as exc:  # a broken install raises anything at import
-        return False, f"cupy failed to import: {_one_line(exc)}"
+        return False, f"cupy failed to import: {one_line(exc)}"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError carries the CUDA text
-        return False, _one_line(exc)
+        return False, one_line(exc)
     if count == 0:
         return False, "no CUDA device found"
     if index >= count:
@@ -253,7 +248,7 @@ def _cupy_status(index: int) -> tuple[bool, str]:
             probe.sum()
             cupy.cuda.runtime.deviceSynchronize()
     except Exception as exc:
-        return False, _one_line(exc)
+        return False, one_line(exc)
     return True, ""
 
 

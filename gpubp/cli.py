@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .backend import BACKENDS
-from .errors import GpubpError, TrainingDiverged
+from .errors import GpubpError, TrainingDiverged, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,12 +32,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fail(message: str) -> NoReturn:
-    print(f"gpubp: error: {_one_line(message)}", file=sys.stderr)
+    print(f"gpubp: error: {one_line(message)}", file=sys.stderr)
     raise SystemExit(2)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _add_backend(p: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -198,11 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.getsignal(signal.SIGINT)
     try:
         return COMMANDS[args.command](args)
-    except GpubpError as exc:
-        print(f"gpubp: error: {_one_line(str(exc))}", file=sys.stderr)
-        return exc.exit_code
-    except TrainingDiverged as exc:
-        print(f"gpubp: error: {_one_line(str(exc))}", file=sys.stderr)
+    except (GpubpError, TrainingDiverged) as exc:  # bad input (2) or divergence (3): one line
+        print(f"gpubp: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # e.g. `gpubp parity | head`: the reader left, nothing to report
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -216,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         else:
             print(
-                f"gpubp: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                f"gpubp: internal error: {type(exc).__name__}: {one_line(str(exc))} "
                 "(rerun with --debug for the traceback)",
                 file=sys.stderr,
             )

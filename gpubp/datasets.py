@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any
 
 from .backend import host, host_rng
-from .errors import GpubpError
+from .errors import GpubpError, one_line
 
 #: Built-in data sets, accepted by name as ``source``.
 SOURCES: tuple[str, ...] = ("digits", "xor", "spirals", "sine")
@@ -522,7 +522,7 @@ def _read_npz(path: str, need_y: bool = True) -> _Raw:
         try:
             archive = host.load(f, allow_pickle=False)
         except Exception as exc:  # np.load raises BadZipFile, ValueError, OSError or EOFError by content
-            reason = "neither a zip archive nor a .npy array" if "pickle" in str(exc) else _one_line(exc)
+            reason = "neither a zip archive nor a .npy array" if "pickle" in str(exc) else one_line(exc)
             raise GpubpError(f"{path}: not a valid .npz file ({reason})") from None
         if not hasattr(archive, "files"):
             raise GpubpError(f"{path}: holds a single .npy array, not an .npz archive with arrays X and y")
@@ -563,9 +563,9 @@ def _npz_array(archive: Any, path: str, key: str) -> Any:
                 f"{path}: array {key!r} holds Python objects (dtype object); only numeric arrays are read "
                 "and pickled data is never loaded"
             ) from None
-        raise GpubpError(f"{path}: array {key!r} cannot be read ({_one_line(exc)})") from None
+        raise GpubpError(f"{path}: array {key!r} cannot be read ({one_line(exc)})") from None
     except Exception as exc:  # zlib.error, BadZipFile, EOFError, OSError: a damaged archive
-        raise GpubpError(f"{path}: array {key!r} cannot be read, the file is corrupt ({_one_line(exc)})") from None
+        raise GpubpError(f"{path}: array {key!r} cannot be read, the file is corrupt ({one_line(exc)})") from None
     if not hasattr(a, "dtype"):
         raise GpubpError(f"{path}: member {key!r} is not a .npy array")
     return a
@@ -578,11 +578,6 @@ def _finite(path: str, key: str, a: Any) -> Any:
         index = ", ".join(str(int(i)) for i in host.argwhere(bad)[0])
         raise GpubpError(f"{path}: {key}[{index}] is {a[bad][0]} (values must be finite numbers)")
     return a
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception's text on one line."""
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # ---------------------------------------------------------------------------

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def one_line(message: object) -> str:
+    """A message (or an exception's text) on one line; an exception with no text gives its type's name."""
+    text = " ".join(str(message).split())
+    if not text and isinstance(message, BaseException):
+        return type(message).__name__
+    return text
+
+
 class GpubpError(ValueError):
     """Bad input or usage: the message names what is wrong and where.
 

@@ -30,7 +30,7 @@ import safetensors
 import safetensors.numpy
 
 from .backend import host
-from .errors import GpubpError
+from .errors import GpubpError, one_line
 
 FORMAT = "gpubp-model"
 FORMAT_VERSION = 1
@@ -172,7 +172,7 @@ def _serialize(path: str, tensors: dict[str, Any], metadata: dict[str, Any]) -> 
     try:
         return safetensors.numpy.save(arrays, metadata=header)
     except Exception as e:  # defensive: the checks above should leave nothing to refuse
-        raise GpubpError(f"cannot write model file {path}: {_one_line(e)}") from None
+        raise GpubpError(f"cannot write model file {path}: {one_line(e)}") from None
 
 
 def _json_problem(value: Any, where: str, open_containers: set[int]) -> str | None:
@@ -263,7 +263,7 @@ def _gpubp_metadata(path: str, data: bytes) -> dict[str, Any]:
     try:
         header = json.loads(data[8 : 8 + size])
     except (ValueError, RecursionError) as e:  # not expected once safetensors accepted the header
-        raise GpubpError(f"{path}: corrupted safetensors header ({_one_line(e)})") from None
+        raise GpubpError(f"{path}: corrupted safetensors header ({one_line(e)})") from None
     info = header.get("__metadata__") or {}
     if info.get("format") != FORMAT:
         found = f"format {info['format']!r}" if "format" in info else "no 'format' in its metadata"
@@ -277,7 +277,7 @@ def _gpubp_metadata(path: str, data: bytes) -> dict[str, Any]:
     try:
         metadata = json.loads(info["gpubp"], parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as e:
-        raise GpubpError(f"{path}: model metadata is not valid JSON ({_one_line(e)})") from None
+        raise GpubpError(f"{path}: model metadata is not valid JSON ({one_line(e)})") from None
     if not isinstance(metadata, dict):
         raise GpubpError(f"{path}: model metadata is a JSON {type(metadata).__name__}, not an object")
     return metadata
@@ -301,7 +301,7 @@ def _why_not_safetensors(data: bytes, error: Exception) -> str:
     if head and "\ufffd" not in head and all(c.isprintable() or c in "\r\n\t" for c in head):
         first = head.splitlines()[0][:40] if head.strip() else head
         return f"it is text, starting {first!r}; a model file starts with a binary header length"
-    return _one_line(error).removeprefix("Error while deserializing: ")
+    return one_line(error).removeprefix("Error while deserializing: ")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -315,8 +315,3 @@ def _refuse_constant(name: str) -> Any:
 def _reason(e: OSError) -> str:
     """An OSError's reason without the temporary file's name."""
     return (e.strerror or str(e)).rstrip(".")
-
-
-def _one_line(e: BaseException) -> str:
-    """An exception's message on one line."""
-    return " ".join(str(e).split()) or type(e).__name__
