@@ -156,3 +156,15 @@ def case(request: pytest.FixtureRequest) -> Case:
 def case64(request: pytest.FixtureRequest) -> Case:
     """One backend x device of the matrix, in float64."""
     return _make_case(request)
+
+
+def call(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``gpubp.cli.main(args)`` in-process: (exit code, stdout, stderr); argparse's exits become codes."""
+    from gpubp.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import call
 
 from gpubp.bench import NO_GPU, crossover, step_flops
-from gpubp.cli import main
 
 TINY = ["--backends", "numpy", "--batches", "4,8", "--widths", "8", "--depths", "1", "--repeats", "1"]
 TINY += ["--warmup", "1", "--peak-size", "32"]
@@ -33,15 +33,6 @@ ROW_KEYS = {
     "gflops",
     "peak_share",
 }
-
-
-def call(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_step_flops_is_six_batch_sum_fan_in_fan_out():

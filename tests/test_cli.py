@@ -17,11 +17,11 @@ import sys
 import numpy as np
 import pytest
 import safetensors.numpy
+from conftest import call
 
 import gpubp
 import gpubp.commands
 from gpubp.backend import cupy_status
-from gpubp.cli import main
 from gpubp.datasets import load_dataset
 
 CUPY_OK, CUPY_REASON = cupy_status()
@@ -38,16 +38,6 @@ def run(args: list[str], cwd) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-def call(args: list[str], capsys) -> tuple[int, str, str]:
-    """``gpubp.cli.main(args)`` in-process: (exit code, stdout, stderr); argparse's exits become codes."""
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:
