@@ -1,4 +1,4 @@
-"""One training step of gpubp against its peers and against two baselines of our own, on the CPU.
+"""One training step of gpubp against its peers and against baselines of our own, on the CPU.
 
 For each shape (ReLU hidden layers, linear output, MSE, float32, plain SGD
 with lr 1e-3) every method starts from the same weights (gpubp's He/Xavier
@@ -10,6 +10,10 @@ draw) and steps on the same batch:
   nothing else: no bias, activation, loss or update.
 - ``numpy loop``: a minimal hand-written NumPy training step (forward, MSE,
   backward, SGD in place), written plainly for these shapes.
+- ``numpy in-place``: the same step with no temporary array at all (``out=``
+  and in-place operators everywhere, the gradients scaled in place): about the
+  least elementwise work any NumPy step can do. Not a target; it shows how
+  close to the floor a NumPy implementation can get on the machine at hand.
 - ``gpubp``: :func:`gpubp.train_step` on ``gpubp.mlp(sizes)`` with
   ``MSELoss`` and ``SGD``; the first layer's ``needs_input_grad`` is off, as
   ``gpubp.Model`` sets it.
@@ -26,7 +30,7 @@ at least ``--min-block`` seconds after a warm-up; the table gives medians and
 the ratios the benchmark issue sets targets for: the ratio of the medians and,
 less disturbed by a neighbour's load that comes and goes, the median over
 repeats of the ratio of the two blocks timed side by side in that repeat.
-Before timing, one step of ``numpy loop``, ``gpubp`` and ``torch eager`` from
+Before timing, one step of ``numpy loop``, ``numpy in-place``, ``gpubp`` and ``torch eager`` from
 the same weights is checked to give the same weights (sklearn scales its loss
 differently).
 
@@ -59,7 +63,7 @@ SHAPES: list[tuple[tuple[int, ...], int]] = [
     ((1024, 4096, 4096, 1024), 512),
 ]
 LR = 1e-3
-METHODS = ("floor", "numpy loop", "gpubp", "torch eager", "sklearn")
+METHODS = ("floor", "numpy loop", "numpy in-place", "gpubp", "torch eager", "sklearn")
 
 #: The issue's targets: (numerator, denominator, at most, shape indices).
 TARGETS = [
@@ -68,6 +72,8 @@ TARGETS = [
     ("gpubp", "torch eager", 1.0, (0, 1, 2, 3)),
     ("gpubp", "sklearn", 1.0, (0, 1, 2, 3)),
 ]
+#: Not targets: how far above the floor the least NumPy elementwise work already is, on this machine.
+REFERENCES = [("numpy in-place", "floor", (2, 3)), ("numpy loop", "floor", (2, 3))]
 
 
 def shape_name(sizes: tuple[int, ...], batch: int) -> str:
@@ -75,7 +81,7 @@ def shape_name(sizes: tuple[int, ...], batch: int) -> str:
 
 
 # ---------------------------------------------------------------------------
-# The two baselines of our own
+# The baselines of our own
 
 
 def floor_step(X: np.ndarray, Ws: list[np.ndarray], dY: np.ndarray) -> None:
@@ -111,6 +117,33 @@ class NumpyLoop:
             self.Ws[i] -= self.lr * dW
             self.bs[i] -= self.lr * db
         return loss
+
+
+class NumpyInPlace(NumpyLoop):
+    """The NumPy step with no temporaries: every elementwise result is written over an array the step owns."""
+
+    def step(self, X: np.ndarray, y: np.ndarray) -> None:
+        lr, n = np.float32(self.lr), len(self.Ws)
+        hs = [X]
+        for i, (W, b) in enumerate(zip(self.Ws, self.bs, strict=True)):
+            h = hs[-1] @ W
+            h += b
+            if i < n - 1:
+                np.maximum(h, 0, out=h)
+            hs.append(h)
+        d = hs.pop()
+        d -= y
+        d *= np.float32(2 / d.size)  # dL/dout of the mean squared error, over out's own buffer
+        for i in range(n - 1, -1, -1):
+            dW = hs[i].T @ d
+            db = d.sum(axis=0)
+            if i > 0:
+                d = d @ self.Ws[i].T
+                np.multiply(d, hs[i] > 0, out=d)
+            dW *= lr
+            self.Ws[i] -= dW
+            db *= lr
+            self.bs[i] -= db
 
 
 # ---------------------------------------------------------------------------
@@ -183,6 +216,8 @@ def check_same_step(sizes, X, y, Ws, bs) -> dict[str, float]:
     """One step of numpy loop, gpubp and torch from the same weights: max relative difference of W."""
     loop = NumpyLoop(Ws, bs, LR)
     loop.step(X, y)
+    inplace = NumpyInPlace(Ws, bs, LR)
+    inplace.step(X, y)
     net, step = make_gpubp(sizes, X, y, Ws, bs)
     step()
     model, tstep = make_torch(sizes, X, y, Ws, bs)
@@ -195,6 +230,7 @@ def check_same_step(sizes, X, y, Ws, bs) -> dict[str, float]:
 
     return {
         "gpubp vs numpy loop": max(rel(lin.weight.data, W) for lin, W in zip(linears, loop.Ws, strict=True)),
+        "numpy in-place vs numpy loop": max(rel(a, W) for a, W in zip(inplace.Ws, loop.Ws, strict=True)),
         "torch vs numpy loop": max(rel(t.weight.detach().numpy().T, W) for t, W in zip(tlin, loop.Ws, strict=True)),
     }
 
@@ -209,6 +245,7 @@ def run_shape(sizes: tuple[int, ...], batch: int, repeats: int, min_block: float
     makers = {
         "floor": lambda: (None, lambda: floor_step(X, Ws, dY)),
         "numpy loop": lambda: (loop := NumpyLoop(Ws, bs, LR), lambda: loop.step(X, y)),
+        "numpy in-place": lambda: (best := NumpyInPlace(Ws, bs, LR), lambda: best.step(X, y)),
         "gpubp": lambda: make_gpubp(sizes, X, y, Ws, bs),
         "torch eager": lambda: make_torch(sizes, X, y, Ws, bs),
         "sklearn": lambda: make_sklearn(sizes, X, y, Ws, bs),
@@ -234,29 +271,33 @@ def run_shape(sizes: tuple[int, ...], batch: int, repeats: int, min_block: float
 
 
 def ratio_table(results: list[dict[str, Any]], methods: list[str]) -> str:
-    head = f"{'shape':<26}" + "".join(f"{m:>13}" for m in methods)
+    def col(name: str) -> int:
+        return max(13, len(name) + 3)
+
+    head = f"{'shape':<26}" + "".join(f"{m:>{col(m)}}" for m in methods)
     lines = ["median step time (ms):", head]
     for r in results:
-        lines.append(f"{r['shape']:<26}" + "".join(f"{r['median_s'][m] * 1e3:>13.4g}" for m in methods))
+        lines.append(f"{r['shape']:<26}" + "".join(f"{r['median_s'][m] * 1e3:>{col(m)}.4g}" for m in methods))
     lines.append("")
     lines.append("ratios (gpubp time / other time; < 1 means gpubp is faster):")
     others = [m for m in methods if m != "gpubp"]
-    lines.append(f"{'shape':<26}" + "".join(f"{'/' + m:>13}" for m in others))
+    lines.append(f"{'shape':<26}" + "".join(f"{'/' + m:>{col(m) + 1}}" for m in others))
     for r in results:
         g = r["median_s"]["gpubp"]
-        lines.append(f"{r['shape']:<26}" + "".join(f"{g / r['median_s'][m]:>13.3f}" for m in others))
+        lines.append(f"{r['shape']:<26}" + "".join(f"{g / r['median_s'][m]:>{col(m) + 1}.3f}" for m in others))
     return "\n".join(lines)
 
 
-def verdicts(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def verdicts(results: list[dict[str, Any]], targets: list[tuple] = TARGETS) -> list[dict[str, Any]]:
+    """Each target's ratio of medians, its median per-repeat ratio and whether it holds (limit None: reference)."""
     out = []
-    for num, den, limit, shapes in TARGETS:
+    for num, den, limit, shapes in targets:
         for i in shapes:
             r = next((r for r in results if r["shape"] == shape_name(*SHAPES[i])), None)
             if r is None or num not in r["median_s"] or den not in r["median_s"]:
                 continue
             ratio = r["median_s"][num] / r["median_s"][den]
-            ok = ratio <= limit if limit != 1.0 else ratio < 1.0
+            ok = None if limit is None else ratio <= limit if limit != 1.0 else ratio < 1.0
             pairs = zip(r["samples_s"][num], r["samples_s"][den], strict=True)  # timed side by side
             paired = statistics.median(a / b for a, b in pairs)
             out.append(
@@ -341,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     print(ratio_table(results, methods))
     print()
     found = verdicts(results)
+    references = verdicts(results, [(num, den, None, shapes) for num, den, shapes in REFERENCES])
+    for v in references:
+        print(
+            f"reference {v['target']} on {v['shape']}: {v['ratio']:.3f} "
+            f"(median of the per-repeat ratios {v['paired_ratio']:.3f})"
+        )
     for v in found:
         op = "<=" if v["limit"] != 1.0 else "<"
         state = "met" if v["met"] else "MISSED"
@@ -349,7 +396,14 @@ def main(argv: list[str] | None = None) -> int:
             f"(median of the per-repeat ratios {v['paired_ratio']:.3f})"
         )
     if args.json:
-        doc = {"environment": environment(), "lr": LR, "dtype": "float32", "results": results, "targets": found}
+        doc = {
+            "environment": environment(),
+            "lr": LR,
+            "dtype": "float32",
+            "results": results,
+            "targets": found,
+            "references": references,
+        }
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1)
         print(f"json: {args.json}")

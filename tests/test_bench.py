@@ -145,3 +145,34 @@ def test_plot_marks_the_crossover(tmp_path):
     }
     assert plot_bench(doc, tmp_path / "b.png")
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _compare_peers():
+    """benchmarks/compare_peers.py as a module (benchmarks/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_peers.py"
+    spec = importlib.util.spec_from_file_location("compare_peers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_peers_baselines_take_the_same_step_as_gpubp():
+    # A baseline that skipped work would look fast: each must land on gpubp's weights.
+    pytest.importorskip("torch", reason="compare_peers' one-step check includes torch eager")
+    import numpy as np
+
+    cp = _compare_peers()
+    sizes = (6, 8, 8, 3)
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((5, 6), dtype=np.float32)
+    y = gen.standard_normal((5, 3), dtype=np.float32)
+    _, Ws, bs = cp.gpubp_net(sizes)
+    diffs = cp.check_same_step(sizes, X, y, Ws, bs)
+    assert set(diffs) == {"gpubp vs numpy loop", "numpy in-place vs numpy loop", "torch vs numpy loop"}
+    assert all(d <= 1e-6 for d in diffs.values()), diffs
+    moved = cp.NumpyInPlace(Ws, bs, cp.LR)
+    moved.step(X, y)
+    assert any(not np.array_equal(a, W) for a, W in zip(moved.Ws, Ws, strict=True))  # it did step
