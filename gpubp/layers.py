@@ -233,8 +233,12 @@ class LeakyReLU(Layer):
     """y = x for x > 0, else slope * x; dy/dx = 1 or slope."""
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        if not 0 <= negative_slope < 1:
-            raise GpubpError(f"LeakyReLU: negative_slope must be in [0, 1), got {negative_slope!r}")
+        if (
+            isinstance(negative_slope, bool)
+            or not isinstance(negative_slope, (int, float))
+            or not 0 <= negative_slope < 1
+        ):
+            raise GpubpError(f"LeakyReLU: negative_slope must be a number in [0, 1), got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: Any) -> Any:

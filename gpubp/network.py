@@ -103,18 +103,37 @@ class Sequential(Layer):
     def from_config(
         cls, config: dict[str, Any], *, backend: Backend | str | None = None, dtype: str = "float32"
     ) -> Sequential:
-        """Rebuild the layers a :meth:`config` describes (weights freshly initialised)."""
+        """Rebuild the layers a :meth:`config` describes (weights freshly initialised).
+
+        Raises
+        ------
+        GpubpError
+            The description is not a dict with a ``layers`` list of layer
+            dicts, names an unknown layer type or a bad size, or chains two
+            Linear layers whose widths do not meet.
+        """
+        specs = config.get("layers") if isinstance(config, dict) else None
+        if not isinstance(specs, list):
+            raise GpubpError("the network description must be a dict with a 'layers' list")
         layers: list[Layer] = []
-        for spec in config.get("layers", []):
-            kind = spec.get("type")
-            if kind == "Linear":
-                layers.append(Linear(spec["in_features"], spec["out_features"], backend=backend, dtype=dtype, rng=0))
-            elif kind == "LeakyReLU":
-                layers.append(LeakyReLU(spec.get("negative_slope", 0.01)))
-            elif kind in LAYER_TYPES:
-                layers.append(LAYER_TYPES[kind]())
-            else:
-                raise GpubpError(f"unknown layer type {kind!r} in the network description")
+        width: int | None = None  # the previous Linear's out_features
+        for i, spec in enumerate(specs):
+            kind = spec.get("type") if isinstance(spec, dict) else None
+            try:
+                if kind == "Linear":
+                    n_in, n_out = spec.get("in_features"), spec.get("out_features")
+                    if width is not None and n_in != width:
+                        raise GpubpError(f"Linear takes {n_in!r} inputs but the Linear before it gives {width}")
+                    layers.append(Linear(n_in, n_out, backend=backend, dtype=dtype, rng=0))
+                    width = n_out
+                elif kind == "LeakyReLU":
+                    layers.append(LeakyReLU(spec.get("negative_slope", 0.01)))
+                elif isinstance(kind, str) and kind in LAYER_TYPES:
+                    layers.append(LAYER_TYPES[kind]())
+                else:
+                    raise GpubpError(f"unknown layer type {kind!r}")
+            except GpubpError as err:
+                raise GpubpError(f"layer {i} of the network description: {err}") from None
         return cls(*layers)
 
 

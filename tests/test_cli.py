@@ -441,7 +441,10 @@ def test_predict_on_an_npz_file_needs_no_y(files, capsys):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda m: m.update(architecture={"layers": "x"}), "model metadata is incomplete or invalid"),  # was exit 1
+        (
+            lambda m: m.update(architecture={"layers": "x"}),
+            "model metadata is invalid (the network description must be a dict with a 'layers' list)",
+        ),  # was exit 1
         (lambda m: m.update(data="xor"), "'data' does not describe a data source"),  # was exit 1
         (lambda m: m["data"].update(source=123), "'data' does not describe a data source"),  # was exit 1
         (lambda m: m["data"]["split"].update(test=[99999]), "row 99999 is past the 400 rows"),  # was IndexError

@@ -209,6 +209,36 @@ def test_from_config_rejects_an_unknown_layer():
         Sequential.from_config({"type": "Sequential", "layers": [{"type": "Conv2d"}]})
 
 
+@pytest.mark.parametrize(
+    ("config", "needle"),
+    [
+        ([{"type": "ReLU"}], "dict with a 'layers' list"),
+        ({"layers": {"type": "ReLU"}}, "dict with a 'layers' list"),
+        ({"layers": ["ReLU"]}, "layer 0 of the network description: unknown layer type None"),
+        ({"layers": [{"type": ["Linear"]}]}, "unknown layer type"),
+        (
+            {"layers": [{"type": "Linear", "in_features": 3}]},
+            "layer 0 of the network description: Linear: out_features",
+        ),
+        ({"layers": [{"type": "Linear", "in_features": "3", "out_features": 2}]}, "in_features"),
+        (
+            {
+                "layers": [
+                    {"type": "Linear", "in_features": 3, "out_features": 4},
+                    {"type": "ReLU"},
+                    {"type": "Linear", "in_features": 5, "out_features": 1},
+                ]
+            },
+            "layer 2 of the network description: Linear takes 5 inputs but the Linear before it gives 4",
+        ),
+        ({"layers": [{"type": "LeakyReLU", "negative_slope": "0.1"}]}, "negative_slope must be a number"),
+    ],
+)
+def test_from_config_says_what_is_wrong_with_a_description(config, needle):
+    with pytest.raises(gpubp.GpubpError, match=needle):
+        Sequential.from_config(config)
+
+
 def test_sequential_rejects_bad_layers():
     with pytest.raises(gpubp.GpubpError, match="at least one layer"):
         Sequential()
