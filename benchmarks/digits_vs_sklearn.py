@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 import gpubp
+from gpubp.bench import write_json
 from gpubp.datasets import load_dataset, split_indices
 
 GPUBP = "gpubp Model()"
@@ -329,9 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             "verdict": verdict,
             "runs": runs,
         }
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2)
-            fh.write("\n")
+        write_json(args.json, result)
         print(f"results written to {args.json}")
     return 0
 

@@ -149,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         "  traced after each epoch:               " + ", ".join(f"{e['traced_now'] / MiB:.1f}" for e in traced) + " MiB"
     )
     if args.json:
+        from gpubp.bench import write_json  # here, not at the top: the children measure what importing gpubp costs
+
         doc = {"sizes": SIZES, "batch": BATCH, "analytic_bytes": need, "analytic_sum": total, "measured": results}
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1)
+        write_json(args.json, doc)
         print(f"json: {args.json}")
     return 0
 

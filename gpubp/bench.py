@@ -522,7 +522,7 @@ def run_bench(
     print(table(doc), file=report, flush=True)
     print(f"{len(rows)} measurements in {doc['seconds']:.1f} s", file=report, flush=True)
     if json_path is not None:
-        _write_json(json_path, doc)
+        write_json(json_path, doc)
         print(f"json: {json_path}", file=report, flush=True)
     if plot_path is not None:
         from .plot import PLOT_HINT, plot_bench
@@ -540,8 +540,8 @@ def _own_version() -> str:
     return __version__
 
 
-def _write_json(path: str, doc: dict[str, Any]) -> None:
-    """Atomically: a temporary file renamed into place."""
+def write_json(path: str, doc: dict[str, Any]) -> None:
+    """Write ``doc`` as JSON atomically (a temporary file renamed into place); also for benchmarks/."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
     try:
