@@ -1,6 +1,15 @@
-"""The errors gpubp raises on purpose, each with the exit code the command maps it to."""
+"""The errors gpubp raises on purpose, each with the exit code the command maps it to.
+
+The library names its own parameters (``hidden_layer_sizes``, ``target``); only
+the command speaks of flags. A :class:`ParameterError` keeps the parameter's
+name, its value and the problem apart, so the command can print the same
+problem under the flag the user typed (``--hidden 0: must be ...``).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 
 def one_line(message: object) -> str:
@@ -21,6 +30,45 @@ class GpubpError(ValueError):
     exit_code = 2
 
 
+#: Marks a ParameterError raised without the offending value.
+NO_VALUE: Any = object()
+
+
+class ParameterError(GpubpError, TypeError):
+    """A setting has a bad value: names the parameter(s), the value(s) and the problem.
+
+    Parameters
+    ----------
+    params : str or sequence of str
+        The parameter names, as the library spells them (``learning_rate_init``).
+    problem : str
+        What is wrong, phrased to follow the name: ``must be a number > 0``.
+    values : object or sequence
+        The offending value (one parameter) or values (several), if known.
+
+    Like scikit-learn's ``InvalidParameterError`` it is both a ``ValueError``
+    and a ``TypeError``.
+    """
+
+    def __init__(self, params: str | Sequence[str], problem: str, values: Any = NO_VALUE) -> None:
+        self.params: tuple[str, ...] = (params,) if isinstance(params, str) else tuple(params)
+        self.problem = problem
+        if values is NO_VALUE:
+            self.values: tuple[Any, ...] | None = None
+        else:
+            self.values = (values,) if len(self.params) == 1 else tuple(values)
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        if len(self.params) == 1:
+            got = "" if self.values is None else f", got {self.values[0]!r}"
+            return f"{self.params[0]} {self.problem}{got}"
+        if self.values is None:
+            return f"{', '.join(self.params)}: {self.problem}"
+        named = ", ".join(f"{p}={v!r}" for p, v in zip(self.params, self.values, strict=True))
+        return f"{named}: {self.problem}"
+
+
 class DeviceMismatchError(GpubpError):
     """Arrays from different libraries or on different devices were combined."""
 
@@ -29,8 +77,12 @@ class BackendUnavailableError(GpubpError):
     """A backend that was asked for by name cannot run here; the message says why."""
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the command exits 3."""
+class TrainingDiverged(GpubpError):
+    """The loss became NaN or infinite; the command exits 3.
+
+    A ``ValueError`` (through :class:`GpubpError`), as scikit-learn raises for
+    non-finite weights; ``epoch`` and ``step`` say where it happened.
+    """
 
     exit_code = 3
 
