@@ -3,25 +3,64 @@
 The same layers, losses and backward pass run on NumPy (CPU), CuPy (NVIDIA GPU),
 PyTorch and array-api-strict; :func:`gpubp.backend.resolve` picks the library
 and device at the edge, and everything else follows the arrays.
+
+:class:`MLPClassifier` and :class:`MLPRegressor` are scikit-learn's MLP
+estimators, trained by gpubp: change the import, keep the script.
 """
 
 from __future__ import annotations
 
+__version__ = "0.2.0"
+
 from .backend import Backend, resolve, to_backend, to_host
-from .datasets import Dataset, load_dataset
-from .errors import BackendUnavailableError, DeviceMismatchError, GpubpError, TrainingDiverged
+from .data import Dataset, load_dataset
+from .errors import (
+    BackendUnavailableError,
+    DeviceMismatchError,
+    GpubpError,
+    ParameterError,
+    TrainingDiverged,
+)
 from .gradcheck import GradcheckResult, gradcheck
 from .init import INITIALIZERS
 from .io import load_model_file, save_model_file
 from .layers import ACTIVATIONS, Identity, Layer, LeakyReLU, Linear, Parameter, ReLU, Sigmoid, Tanh
-from .losses import LOSSES, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, log_softmax, softmax
+from .losses import (
+    LOSSES,
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HalfMSELoss,
+    Loss,
+    MSELoss,
+    PoissonLoss,
+    log_softmax,
+    softmax,
+)
 from .network import Sequential, mlp
 from .optim import OPTIMIZERS, SGD, Adam, Optimizer
 from .train import History, Trainer, train_step
 
-__version__ = "0.1.0"
+#: Names imported on first use: they need scikit-learn, which the math core and the data readers do not.
+_LAZY = {
+    "MLPClassifier": "estimators",
+    "MLPRegressor": "estimators",
+    "FitHooks": "estimators",
+    "NotFittedError": "estimators",
+    "load": "persist",
+}
 
-from .model import Model, load  # noqa: E402  (model.py reads __version__)
+
+def __getattr__(name: str) -> object:
+    """Import the estimators (and scikit-learn) only when one is asked for."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gpubp' has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIVATIONS",
@@ -35,36 +74,42 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "Dataset",
     "DeviceMismatchError",
+    "FitHooks",
     "GpubpError",
     "GradcheckResult",
-    "Dataset",
+    "HalfMSELoss",
     "History",
     "Identity",
-    "Model",
-    "Trainer",
     "Layer",
     "LeakyReLU",
     "Linear",
     "Loss",
+    "MLPClassifier",
+    "MLPRegressor",
     "MSELoss",
+    "NotFittedError",
     "Optimizer",
     "Parameter",
+    "ParameterError",
+    "PoissonLoss",
     "ReLU",
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "Trainer",
     "TrainingDiverged",
     "gradcheck",
     "load",
     "load_dataset",
     "load_model_file",
-    "save_model_file",
-    "train_step",
     "log_softmax",
     "mlp",
     "resolve",
+    "save_model_file",
     "softmax",
     "to_backend",
     "to_host",
+    "train_step",
 ]

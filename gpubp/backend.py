@@ -21,7 +21,7 @@ from typing import Any
 import array_api_compat
 import numpy
 
-from .errors import BackendUnavailableError, DeviceMismatchError, GpubpError, one_line
+from .errors import BackendUnavailableError, DeviceMismatchError, GpubpError, ParameterError, one_line
 
 #: The host array library: data files, splits and random numbers live here.
 host: ModuleType = numpy
@@ -35,10 +35,17 @@ CUPY_HINT = "pip install 'gpubp[cuda12]' or 'gpubp[cuda13]'"
 _TRANSFERS = {"to_host": 0, "to_device": 0}
 
 
-def host_rng(seed: int | numpy.random.Generator | None) -> numpy.random.Generator:
-    """A host random generator: the only source of randomness in gpubp."""
+def host_rng(seed: Any) -> numpy.random.Generator:
+    """A host random generator: the only source of randomness in gpubp.
+
+    ``seed`` is an int, None (fresh entropy), a ``Generator`` (returned as is)
+    or a legacy ``RandomState`` (scikit-learn's ``random_state``), which seeds a
+    new generator from one draw of its own.
+    """
     if isinstance(seed, numpy.random.Generator):
         return seed
+    if isinstance(seed, numpy.random.RandomState):
+        return numpy.random.default_rng(seed.randint(numpy.iinfo(numpy.int32).max))
     return numpy.random.default_rng(seed)
 
 
@@ -66,10 +73,10 @@ class Backend:
     def dtype(self, name: str) -> Any:
         """The namespace's floating dtype ``name``; an error if the device lacks it."""
         if name not in ("float32", "float64"):
-            raise GpubpError(f"--dtype: unknown dtype {name!r} (choose float32 or float64)")
+            raise ParameterError("dtype", "must be float32 or float64", name)
         available = _float_dtypes(self)
         if name not in available:
-            raise GpubpError(f"--dtype: {self.describe()} has no {name} (it supports {', '.join(available)})")
+            raise ParameterError("dtype", f"{self.describe()} has no {name} (it supports {', '.join(available)})", name)
         return getattr(self.xp, name)
 
     def asarray(self, a: Any, dtype: Any = None) -> Any:
@@ -136,10 +143,11 @@ def resolve(backend: str | Backend | None = None, device: Any = None) -> Backend
             return backend
         backend = backend.name
     if backend is not None and not isinstance(backend, str):
-        raise GpubpError(f"--backend: expected a name ({', '.join(BACKENDS)}) or a Backend, got {backend!r}")
+        raise ParameterError("backend", f"must be a name ({', '.join(BACKENDS)}) or a Backend", backend)
+    said = "backend" if backend else "GPUBP_BACKEND"  # where the name came from, for the message
     name = (backend or default_backend_name()).strip().lower()
     if name not in BACKENDS:
-        raise GpubpError(f"--backend: unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
+        raise ParameterError(said, f"must be one of {', '.join(BACKENDS)}", backend or default_backend_name())
     if name == "auto":
         return _resolve_auto(device)
     return _RESOLVERS[name](device)
@@ -150,7 +158,7 @@ def _resolve_auto(device: Any) -> Backend:
     if ok:
         return _resolve_cupy(device)
     if device not in (None, "cpu"):
-        raise BackendUnavailableError(f"--device {device}: no usable GPU ({reason})")
+        raise BackendUnavailableError("device", f"no usable GPU ({reason})", device)
     return Backend(
         "numpy", array_api_compat.array_namespace(numpy.empty(0)), "cpu", reason=f"cupy unavailable: {reason}"
     )
@@ -158,7 +166,7 @@ def _resolve_auto(device: Any) -> Backend:
 
 def _resolve_numpy(device: Any) -> Backend:
     if device not in (None, "cpu"):
-        raise GpubpError(f"--device {device}: numpy runs on the cpu only")
+        raise ParameterError("device", "numpy runs on the cpu only", device)
     return Backend("numpy", array_api_compat.array_namespace(numpy.empty(0)), "cpu")
 
 
@@ -170,7 +178,9 @@ def _resolve_array_api_strict(device: Any) -> Backend:
     if isinstance(device, xp.Device):
         return Backend("array_api_strict", xp, device)
     if str(device) not in devices:
-        raise GpubpError(f"--device {device}: array_api_strict has no such device (choose from {', '.join(devices)})")
+        raise ParameterError(
+            "device", f"array_api_strict has no such device (choose from {', '.join(devices)})", device
+        )
     return Backend("array_api_strict", xp, devices[str(device)])
 
 
@@ -184,7 +194,7 @@ def _resolve_torch(device: Any) -> Backend:
         dev = torch.device(text)
         torch.empty(1, device=dev)  # proves the device can hold an array
     except Exception as exc:  # torch raises RuntimeError/AssertionError by build
-        raise BackendUnavailableError(f"--device {device}: torch cannot use it ({one_line(exc)})") from None
+        raise BackendUnavailableError("device", f"torch cannot use it ({one_line(exc)})", device) from None
     return Backend("torch", xp, dev)
 
 
@@ -192,7 +202,7 @@ def _resolve_cupy(device: Any) -> Backend:
     _gpu_index(device)  # a malformed device name is a usage error, whatever the GPU
     ok, reason = cupy_status(device)
     if not ok:
-        raise BackendUnavailableError(f"--backend cupy: cupy unavailable: {reason}")
+        raise BackendUnavailableError("backend", f"cupy unavailable: {reason}", "cupy")
     cupy = importlib.import_module("cupy")
     xp = array_api_compat.array_namespace(cupy.empty(0))
     return Backend("cupy", xp, cupy.cuda.Device(_gpu_index(device)))
@@ -210,7 +220,7 @@ def _import(module: str, hint: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise BackendUnavailableError(f"--backend: {module} is not installed ({hint})") from None
+        raise BackendUnavailableError("backend", f"{module} is not installed ({hint})", module) from None
 
 
 def _gpu_index(device: Any) -> int:
@@ -220,7 +230,7 @@ def _gpu_index(device: Any) -> int:
     if text.startswith("cuda:"):
         text = text[5:]
     if not text.isdigit():
-        raise GpubpError(f"--device {device}: a GPU is named by its index, N or cuda:N")
+        raise ParameterError("device", "a GPU is named by its index, N or cuda:N", device)
     return int(text)
 
 
@@ -417,7 +427,7 @@ def cpu_threads(backend: Backend) -> int | None:
 def library_version(name: str) -> str | None:
     """The installed version of an array library, or None."""
     try:
-        return importlib.import_module(name).__version__
+        return str(importlib.import_module(name).__version__)  # plain str: torch's is a subclass of its own
     except Exception:
         return None
 

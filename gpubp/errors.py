@@ -2,8 +2,9 @@
 
 The library names its own parameters (``hidden_layer_sizes``, ``target``); only
 the command speaks of flags. A :class:`ParameterError` keeps the parameter's
-name, its value and the problem apart, so the command can print the same
-problem under the flag the user typed (``--hidden 0: must be ...``).
+name, its value and the problem apart: the library says ``hidden_layer_sizes=(0,): must be ...``
+and the command prints the same problem under the flag the user typed
+(``--hidden 0: must be ...``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class GpubpError(ValueError):
     exit_code = 2
 
 
+class InputTypeError(GpubpError, TypeError):
+    """Input of the wrong kind (Python objects where numbers are needed, a sparse matrix): also a ``TypeError``."""
+
+
 #: Marks a ParameterError raised without the offending value.
 NO_VALUE: Any = object()
 
@@ -42,7 +47,7 @@ class ParameterError(GpubpError, TypeError):
     params : str or sequence of str
         The parameter names, as the library spells them (``learning_rate_init``).
     problem : str
-        What is wrong, phrased to follow the name: ``must be a number > 0``.
+        What is wrong, phrased to stand after ``name=value:``, e.g. ``must be a number > 0``.
     values : object or sequence
         The offending value (one parameter) or values (several), if known.
 
@@ -60,9 +65,6 @@ class ParameterError(GpubpError, TypeError):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        if len(self.params) == 1:
-            got = "" if self.values is None else f", got {self.values[0]!r}"
-            return f"{self.params[0]} {self.problem}{got}"
         if self.values is None:
             return f"{', '.join(self.params)}: {self.problem}"
         named = ", ".join(f"{p}={v!r}" for p, v in zip(self.params, self.values, strict=True))
@@ -73,8 +75,8 @@ class DeviceMismatchError(GpubpError):
     """Arrays from different libraries or on different devices were combined."""
 
 
-class BackendUnavailableError(GpubpError):
-    """A backend that was asked for by name cannot run here; the message says why."""
+class BackendUnavailableError(ParameterError):
+    """A backend (or device) that was asked for by name cannot run here; the message says why."""
 
 
 class TrainingDiverged(GpubpError):

@@ -19,7 +19,7 @@ from typing import Any
 import array_api_compat
 
 from .backend import Backend, check_same_device, host_rng, namespace, resolve, to_backend
-from .errors import GpubpError
+from .errors import GpubpError, ParameterError
 from .init import get_initializer
 
 
@@ -28,14 +28,17 @@ class Parameter:
 
     ``grad`` is None until a backward pass adds to it, and again after
     ``zero_grad``; optimizers skip parameters whose ``grad`` is None.
+    ``regularized`` marks the parameters an L2 penalty applies to (weights,
+    not biases, as in scikit-learn's MLP).
     """
 
-    __slots__ = ("data", "grad", "name", "_inplace")
+    __slots__ = ("data", "grad", "name", "regularized", "_inplace")
 
-    def __init__(self, data: Any, name: str = "") -> None:
+    def __init__(self, data: Any, name: str = "", *, regularized: bool = False) -> None:
         self.data = data
         self.grad: Any = None
         self.name = name
+        self.regularized = regularized
         self._inplace = array_api_compat.is_writeable_array(data)
 
     @property
@@ -119,7 +122,10 @@ class Linear(Layer):
     in_features, out_features : int
         Sizes of the input and output.
     init : str
-        ``he_uniform``, ``he_normal``, ``xavier_uniform`` (default) or ``xavier_normal``.
+        ``he_uniform``, ``he_normal``, ``xavier_uniform`` (default), ``xavier_normal`` or
+        ``xavier_uniform_logistic`` (see :data:`gpubp.init.INITIALIZERS`).
+    bias_init : {'zeros', 'same'}
+        Biases start at zero, or are drawn from the weights' distribution (as scikit-learn's MLP).
     rng : int, numpy.random.Generator or None
         Seed or host generator the weights are drawn from.
     backend : Backend, str or None
@@ -138,6 +144,7 @@ class Linear(Layer):
         out_features: int,
         *,
         init: str = "xavier_uniform",
+        bias_init: str = "zeros",
         rng: Any = None,
         backend: Backend | str | None = None,
         dtype: str = "float32",
@@ -147,11 +154,18 @@ class Linear(Layer):
                 raise GpubpError(f"Linear: {what} must be a positive integer, got {n!r}")
         backend = resolve(backend)
         xp, dt = backend.xp, backend.dtype(dtype)
-        W = get_initializer(init)(host_rng(rng), in_features, out_features)  # host, float64
+        gen = host_rng(rng)
+        W = get_initializer(init)(gen, in_features, out_features)  # host, float64
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        self.weight = Parameter(backend.asarray(W, dtype=dt), "weight")  # (in, out)
-        self.bias = Parameter(xp.zeros(out_features, dtype=dt, device=backend.device), "bias")  # (out,)
-        self.needs_input_grad = True  # Model (and the benchmarks) turn this off for the first layer: no dX needed
+        self.weight = Parameter(backend.asarray(W, dtype=dt), "weight", regularized=True)  # (in, out)
+        if bias_init == "zeros":
+            b = xp.zeros(out_features, dtype=dt, device=backend.device)
+        elif bias_init == "same":  # drawn like the weights, after them (scikit-learn's MLP does this)
+            b = backend.asarray(get_initializer(init)(gen, in_features, out_features, size=(out_features,)), dtype=dt)
+        else:
+            raise ParameterError("bias_init", "must be 'zeros' or 'same'", bias_init)
+        self.bias = Parameter(b, "bias")  # (out,)
+        self.needs_input_grad = True  # the fit loop (and the benchmarks) turn this off for the first layer: no dX
         self._x: Any = None
 
     def forward(self, x: Any) -> Any:
@@ -262,10 +276,11 @@ class Identity(Layer):
         return dout
 
 
-#: Activation name -> layer class (the names the command line accepts).
+#: Activation name -> layer class; ``logistic`` is scikit-learn's name for the sigmoid.
 ACTIVATIONS: dict[str, type[Layer]] = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
+    "logistic": Sigmoid,
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "identity": Identity,
@@ -280,4 +295,4 @@ def activation(name: str) -> Layer:
     try:
         return ACTIVATIONS[name]()
     except KeyError:
-        raise GpubpError(f"--activation: unknown activation {name!r} (choose from {', '.join(ACTIVATIONS)})") from None
+        raise ParameterError("activation", f"must be one of {', '.join(ACTIVATIONS)}", name) from None

@@ -1,8 +1,14 @@
-"""Losses: ``forward(pred, target)`` returns a scalar array, ``backward()`` returns dL/dpred.
+"""Losses: ``forward(pred, target, weight=None)`` returns a scalar array, ``backward()`` returns dL/dpred.
 
 The loss is where the backward pass starts: ``backward`` gives the first factor
 of the chain rule, dL/dy_hat, which ``Sequential.backward`` carries back to the
 input. Values stay on the device as 0-d arrays; nothing here syncs with the host.
+
+Every loss is a weighted mean over the samples: with per-sample weights w (n,)
+the loss is sum_i w_i l_i / sum_i w_i (w = 1 when none is given), where l_i is
+sample i's loss. Over a sample's outputs, l_i is the mean (PyTorch's and the
+notes' convention) or, where ``sum_outputs`` is set, the sum (scikit-learn's for
+its log-loss and Poisson losses).
 """
 
 from __future__ import annotations
@@ -10,29 +16,65 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import check_same_device, namespace
-from .errors import GpubpError
+from .errors import GpubpError, ParameterError
 from .layers import sigmoid
 
 
 class Loss:
-    """Base class: ``forward(pred, target)`` beside ``backward()``."""
+    """Base class: ``forward(pred, target, weight)`` beside ``backward()``.
 
-    def forward(self, pred: Any, target: Any) -> Any:  # pragma: no cover - overridden
+    Parameters
+    ----------
+    sum_outputs : bool
+        A sample's loss is the sum over its outputs rather than their mean.
+    """
+
+    #: Multiplies the loss and its gradient (1/2 for scikit-learn's squared error).
+    factor = 1.0
+
+    def __init__(self, *, sum_outputs: bool = False) -> None:
+        self.sum_outputs = bool(sum_outputs)
+
+    def forward(self, pred: Any, target: Any, weight: Any = None) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def backward(self) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def __call__(self, pred: Any, target: Any) -> Any:
-        return self.forward(pred, target)
+    def __call__(self, pred: Any, target: Any, weight: Any = None) -> Any:
+        return self.forward(pred, target, weight)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    def _reduce(self, elements: Any, pred: Any, weight: Any, outputs: int | None = None) -> Any:
+        """The weighted mean over samples of ``elements`` (n, k); keeps what ``_scale`` needs for backward."""
+        xp = namespace(pred)
+        per_sample = 1 if self.sum_outputs else (_width(pred) if outputs is None else outputs)
+        if weight is None:
+            self._w, self._denom = None, pred.shape[0] * per_sample / self.factor  # a host number: no sync
+            return xp.sum(elements) / self._denom
+        _check_pair(pred, weight, "sample weights")
+        w = xp.reshape(weight if weight.dtype == pred.dtype else xp.astype(weight, pred.dtype), (-1, 1))  # (n, 1)
+        if w.shape[0] != pred.shape[0]:
+            raise GpubpError(f"sample weights have {w.shape[0]} rows, predictions {pred.shape[0]}")
+        self._w, self._denom = w, xp.sum(w) * (per_sample / self.factor)
+        return xp.sum(w * elements) / self._denom
 
-def _check_pair(pred: Any, target: Any) -> None:
-    if type(pred) is not type(target) or pred.device != target.device:
-        check_same_device(target, pred, "target", "predictions")
+    def _scale(self, dpred: Any, coef: float = 1.0) -> Any:
+        """dL/dpred from ``coef`` times the per-element derivative: weighted, divided as the forward divided."""
+        if self._w is None:
+            return dpred * (coef / self._denom)  # one pass over (n, k)
+        return dpred * (self._w * (coef / self._denom))  # (n, 1) weights broadcast over the outputs
+
+
+def _width(x: Any) -> int:
+    return 1 if x.ndim == 1 else int(x.shape[1])
+
+
+def _check_pair(pred: Any, other: Any, what: str = "target") -> None:
+    if type(pred) is not type(other) or pred.device != other.device:
+        check_same_device(other, pred, what, "predictions")
 
 
 def _float_target(pred: Any, target: Any) -> Any:
@@ -55,22 +97,19 @@ class MSELoss(Loss):
     independent of the batch size.)
     """
 
-    def forward(self, pred: Any, target: Any) -> Any:
+    def forward(self, pred: Any, target: Any, weight: Any = None) -> Any:
         _check_pair(pred, target)
-        xp = namespace(pred)
-        self._y, self._y_hat = _float_target(pred, target), pred
-        self._diff = self._y - pred  # y - y_hat, shape of pred: kept for backward
-        return xp.sum(self._diff * self._diff) / _size(self._diff)  # the mean (NumPy's mean call costs 2x sum's)
+        self._diff = _float_target(pred, target) - pred  # y - y_hat, shape of pred: kept for backward
+        return self._reduce(self._diff * self._diff, pred, weight)
 
     def backward(self) -> Any:
-        return self._diff * (-2 / _size(self._diff))  # dL/dy_hat = -2 (y - y_hat) / n, shape of pred
+        return self._scale(self._diff, -2.0)  # dL/dy_hat = -2 (y - y_hat) / n, shape of pred
 
 
-def _size(x: Any) -> int:
-    n = 1
-    for s in x.shape:
-        n *= s
-    return n
+class HalfMSELoss(MSELoss):
+    """Half the mean squared error, scikit-learn's ``squared_error``: dL/dy_hat = (y_hat - y) / n."""
+
+    factor = 0.5
 
 
 def _clamped_log(p: Any) -> Any:
@@ -89,17 +128,16 @@ class BCELoss(Loss):
     :class:`BCEWithLogitsLoss` after a linear output: it is exact and stable.
     """
 
-    def forward(self, pred: Any, target: Any) -> Any:
+    def forward(self, pred: Any, target: Any, weight: Any = None) -> Any:
         _check_pair(pred, target)
-        xp = namespace(pred)
         self._p, self._y = pred, _float_target(pred, target)
-        log_p, log_1mp = _clamped_log(pred), _clamped_log(1 - pred)
-        return -xp.mean(self._y * log_p + (1 - self._y) * log_1mp)
+        elements = -(self._y * _clamped_log(pred) + (1 - self._y) * _clamped_log(1 - pred))
+        return self._reduce(elements, pred, weight)
 
     def backward(self) -> Any:
         xp = namespace(self._p)
         p, y = self._p, self._y
-        return (p - y) / (xp.maximum(p * (1 - p), 1e-12) * _size(p))
+        return self._scale((p - y) / xp.maximum(p * (1 - p), 1e-12))
 
 
 class BCEWithLogitsLoss(Loss):
@@ -109,15 +147,37 @@ class BCEWithLogitsLoss(Loss):
     dL/dz = (sigmoid(z) - y) / n -- the simple output error of the fused pair.
     """
 
-    def forward(self, pred: Any, target: Any) -> Any:
+    def forward(self, pred: Any, target: Any, weight: Any = None) -> Any:
         _check_pair(pred, target)
         xp = namespace(pred)
         self._z, self._y = pred, _float_target(pred, target)
         z = pred
-        return xp.mean(xp.maximum(z, 0) - z * self._y + xp.log1p(xp.exp(-xp.abs(z))))
+        return self._reduce(xp.maximum(z, 0) - z * self._y + xp.log1p(xp.exp(-xp.abs(z))), pred, weight)
 
     def backward(self) -> Any:
-        return (sigmoid(self._z) - self._y) / _size(self._z)
+        return self._scale(sigmoid(self._z) - self._y)
+
+
+class PoissonLoss(Loss):
+    """Half the Poisson deviance on the log of the mean, z = log(y_hat): scikit-learn's ``poisson``.
+
+    Per output: exp(z) - y z + y log y - y (zero at exp(z) = y), summed over a
+    sample's outputs; dL/dz = exp(z) - y. Targets must be >= 0.
+    """
+
+    def __init__(self, *, sum_outputs: bool = True) -> None:
+        super().__init__(sum_outputs=sum_outputs)
+
+    def forward(self, pred: Any, target: Any, weight: Any = None) -> Any:
+        _check_pair(pred, target)
+        xp = namespace(pred)
+        y = _float_target(pred, target)
+        self._mu, self._y = xp.exp(pred), y  # the predicted mean
+        y_log_y = xp.where(y > 0, y * xp.log(xp.where(y > 0, y, 1.0)), 0.0)
+        return self._reduce(self._mu - y * pred + y_log_y - y, pred, weight)
+
+    def backward(self) -> Any:
+        return self._scale(self._mu - self._y)
 
 
 def log_softmax(z: Any, axis: int = -1) -> Any:
@@ -146,10 +206,11 @@ class CrossEntropyLoss(Loss):
 
     Targets are class indices of shape (n,) or one-hot (or probability) rows
     of shape (n, C). L = -(1/n) sum_i sum_c y_ic log softmax(z_i)_c, computed
-    with log-sum-exp; dL/dz = (softmax(z) - y) / n.
+    with log-sum-exp; dL/dz = (softmax(z) - y) / n. A sample's loss is the sum
+    over its classes, whatever ``sum_outputs`` says.
     """
 
-    def forward(self, pred: Any, target: Any) -> Any:
+    def forward(self, pred: Any, target: Any, weight: Any = None) -> Any:
         _check_pair(pred, target)
         xp = namespace(pred)
         if pred.ndim != 2:
@@ -160,21 +221,23 @@ class CrossEntropyLoss(Loss):
             target = one_hot(target, pred.shape[1], pred.dtype)  # (n, C)
         else:
             target = _float_target(pred, target)
-        self._z, self._y = pred, target
+        self._y = target
         self._log_p = log_softmax(pred)  # (n, C)
-        return -xp.sum(target * self._log_p) / pred.shape[0]
+        return self._reduce(-(target * self._log_p), pred, weight, outputs=1)
 
     def backward(self) -> Any:
-        xp = namespace(self._z)
-        return (xp.exp(self._log_p) - self._y) / self._z.shape[0]  # (n, C)
+        xp = namespace(self._log_p)
+        return self._scale(xp.exp(self._log_p) - self._y)  # (n, C)
 
 
-#: Loss name -> class (the names the command line accepts).
+#: Loss name -> class (the names :func:`get_loss` accepts).
 LOSSES: dict[str, type[Loss]] = {
     "mse": MSELoss,
     "bce": BCEWithLogitsLoss,
     "bce_probs": BCELoss,
     "ce": CrossEntropyLoss,
+    "squared_error": HalfMSELoss,
+    "poisson": PoissonLoss,
 }
 
 
@@ -183,4 +246,4 @@ def get_loss(name: str) -> Loss:
     try:
         return LOSSES[name]()
     except KeyError:
-        raise GpubpError(f"--loss: unknown loss {name!r} (choose from {', '.join(LOSSES)})") from None
+        raise ParameterError("loss", f"must be one of {', '.join(LOSSES)}", name) from None

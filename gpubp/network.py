@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .backend import Backend, backend_of, host_rng, resolve, to_backend, to_host
-from .errors import GpubpError
+from .errors import GpubpError, ParameterError
 from .layers import ACTIVATIONS, LAYER_TYPES, Identity, Layer, LeakyReLU, Linear, Parameter, activation
 
 
@@ -143,6 +143,7 @@ def mlp(
     activation_name: str = "relu",
     output: str = "identity",
     init: str | None = None,
+    bias_init: str = "zeros",
     rng: Any = 0,
     backend: Backend | str | None = None,
     dtype: str = "float32",
@@ -154,20 +155,23 @@ def mlp(
     sizes : sequence of int
         Layer widths from input to output, e.g. ``(64, 128, 10)``.
     activation_name : str
-        Hidden activation: ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``.
+        Hidden activation: ``relu``, ``leaky_relu``, ``logistic`` (= ``sigmoid``), ``tanh``, ``identity``.
     output : str
         Output activation (``identity`` for logits or regression, ``sigmoid``...).
     init : str or None
-        Initialiser; None picks He for the ReLU family and Xavier otherwise.
+        Initialiser of every layer; None picks He for the ReLU family and Xavier
+        otherwise (and Xavier for the output layer).
+    bias_init : {'zeros', 'same'}
+        Biases at zero, or drawn like the weights.
     rng : int or numpy.random.Generator
         Seed for the weights; one generator is shared so layers differ.
     """
     sizes = list(sizes)
-    if len(sizes) < 2 or any(not isinstance(n, int) or n <= 0 for n in sizes):
-        raise GpubpError(f"--hidden: layer sizes must be positive integers, got {sizes}")
-    if activation_name not in ACTIVATIONS or activation_name == "identity":
-        choices = ", ".join(a for a in ACTIVATIONS if a != "identity")
-        raise GpubpError(f"--activation: unknown activation {activation_name!r} (choose from {choices})")
+    if len(sizes) < 2 or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in sizes):
+        raise ParameterError("sizes", "must be at least two positive integers", sizes)
+    if activation_name not in ACTIVATIONS:
+        raise ParameterError("activation_name", f"must be one of {', '.join(ACTIVATIONS)}", activation_name)
+    same_init = init is not None  # an explicit initialiser is used for every layer
     if init is None:
         init = "he_uniform" if activation_name in ("relu", "leaky_relu") else "xavier_uniform"
     backend, gen = resolve(backend), host_rng(rng)
@@ -175,9 +179,17 @@ def mlp(
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = i == len(sizes) - 2
         layers.append(
-            Linear(n_in, n_out, init=init if not last else "xavier_uniform", rng=gen, backend=backend, dtype=dtype)
+            Linear(
+                n_in,
+                n_out,
+                init=init if not last or same_init else "xavier_uniform",
+                bias_init=bias_init,
+                rng=gen,
+                backend=backend,
+                dtype=dtype,
+            )  # fmt: skip
         )
         act = activation(output) if last else activation(activation_name)
-        if not (last and isinstance(act, Identity)):
+        if not isinstance(act, Identity):  # y = x needs no layer
             layers.append(act)
     return Sequential(*layers)

@@ -13,22 +13,22 @@ from collections.abc import Iterable
 from typing import Any
 
 from .backend import backend_of, namespace, to_backend, to_host
-from .errors import GpubpError
+from .errors import GpubpError, ParameterError
 from .layers import Parameter
 
 
 def _check_number(name: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False) -> float:
+    """``value`` as a float in [low, high) (or (low, high)); otherwise a ParameterError naming ``name``."""
     try:
-        value = float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        raise GpubpError(f"--{name}: must be a number, got {value!r}") from None
-    ok = math.isfinite(value) and (value > low if low_open else value >= low) and value < high
+        raise ParameterError(name, "must be a number", value) from None
+    ok = math.isfinite(number) and (number > low if low_open else number >= low) and number < high
     if not ok:
         left = "(" if low_open else "["
-        right = ")" if math.isinf(high) else ")"
         hi = "inf" if math.isinf(high) else f"{high:g}"
-        raise GpubpError(f"--{name}: must be finite and in {left}{low:g}, {hi}{right}, got {value!r}")
-    return value
+        raise ParameterError(name, f"must be finite and in {left}{low:g}, {hi})", value)
+    return number
 
 
 class Optimizer:
@@ -42,7 +42,7 @@ class Optimizer:
             if not isinstance(p, Parameter):
                 raise GpubpError(f"optimizer: {p!r} is not a gpubp Parameter")
         self.lr = _check_number("lr", lr, low=0.0, low_open=True)
-        self.weight_decay = _check_number("weight-decay", weight_decay, low=0.0)
+        self.weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
         self.steps = 0
 
     def zero_grad(self) -> None:
@@ -115,7 +115,7 @@ class SGD(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.momentum = _check_number("momentum", momentum, low=0.0, high=1.0)
         if nesterov and self.momentum == 0:
-            raise GpubpError("--optimizer: Nesterov momentum needs momentum > 0")
+            raise ParameterError("nesterov", "Nesterov momentum needs momentum > 0", nesterov)
         self.nesterov = bool(nesterov)
         self._velocity: list[Any] = [None] * len(self.params)
 
@@ -158,7 +158,7 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(params, lr, weight_decay)
         if len(betas) != 2:
-            raise GpubpError(f"--betas: need two values, got {betas!r}")
+            raise ParameterError("betas", "must be two numbers", betas)
         self.beta1 = _check_number("beta1", betas[0], low=0.0, high=1.0)
         self.beta2 = _check_number("beta2", betas[1], low=0.0, high=1.0)
         self.eps = _check_number("eps", eps, low=0.0, low_open=True)
@@ -208,5 +208,5 @@ OPTIMIZERS = {
 def get_optimizer(name: str, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0) -> Optimizer:
     """Build an optimizer by name; a clear error for an unknown one."""
     if name not in OPTIMIZERS:
-        raise GpubpError(f"--optimizer: unknown optimizer {name!r} (choose from {', '.join(OPTIMIZERS)})")
+        raise ParameterError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}", name)
     return OPTIMIZERS[name](params, lr, weight_decay)

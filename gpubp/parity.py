@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backend import host, host_rng, resolve, to_host
-from .datasets import Standardizer, load_dataset
-from .errors import GpubpError
+from .data import decide_task, load_dataset
+from .errors import ParameterError
 from .losses import CrossEntropyLoss, MSELoss
 from .network import mlp
 from .optim import get_optimizer
@@ -127,27 +127,31 @@ def run_parity(
         The run to reproduce on every backend.
     """
     if len(backends) < 2:
-        raise GpubpError("--backends: name at least two backends to compare, e.g. numpy,torch")
+        raise ParameterError("backends", "name at least two backends to compare, e.g. numpy,torch", backends)
     if steps <= 0:
-        raise GpubpError(f"--steps: must be a positive integer, got {steps}")
+        raise ParameterError("steps", "must be a positive integer", steps)
     if dtype not in TOLERANCE:
-        raise GpubpError(f"--dtype: unknown dtype {dtype!r} (choose float32 or float64)")
+        raise ParameterError("dtype", "must be float32 or float64", dtype)
     ds = load_dataset(data, seed=seed)
-    X = Standardizer().fit(ds.X).transform(ds.X)
+    task, y = decide_task(ds, "auto")
+    if task == "classify":
+        y = host.unique(y, return_inverse=True)[1].reshape(-1)  # class indices 0..k-1
+    std = ds.X.std(axis=0)
+    X = (ds.X - ds.X.mean(axis=0)) / host.where(std > 0, std, 1.0)
     rng = host_rng(seed)
     batch = min(batch_size, X.shape[0])
     order = host.stack([rng.choice(X.shape[0], size=batch, replace=False) for _ in range(steps)])
     args = {
         "dtype": dtype,
-        "task": ds.task,
+        "task": task,
         "hidden": hidden,
-        "n_out": len(ds.classes) if ds.task == "classify" else 1,
+        "n_out": int(y.max()) + 1 if task == "classify" else 1,
         "activation": activation,
         "seed": seed,
         "optimizer": optimizer,
         "lr": lr,
     }
-    runs = [_train_once(spec, X, ds.y, order, args) for spec in backends]
+    runs = [_train_once(spec, X, y, order, args) for spec in backends]
     ref_label, ref_weights, ref_curve = runs[0]
     report = ParityReport(ref_label, dtype, steps, TOLERANCE[dtype])
     for label, weights, curve in runs[1:]:

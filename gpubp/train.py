@@ -1,13 +1,19 @@
-"""The fit loop: epochs of shuffled mini-batches cut on the device, until convergence.
+"""The fit loop: epochs of shuffled mini-batches cut on the device, until a stopping rule fires.
 
-One training step is the notes' recipe, kept as four visible lines in
-:func:`train_step`: forward -> loss -> backward -> update. A gradient reduction
-across processes (data-parallel) slots in between backward and update.
+One training step is the notes' recipe, kept visible in :func:`train_step`:
+forward -> loss -> backward -> (reduce across processes) -> update. The
+reduction (data-parallel training) and the L2 penalty sit between backward
+and update; nothing else in the step knows about either.
+
+The stopping rules are scikit-learn's MLP rules: an epoch improves when the
+training loss falls by more than ``tol`` (or, with early stopping, the
+validation score rises by more than ``tol``); after more than
+``n_iter_no_change`` epochs in a row without improvement training stops (or,
+with the ``adaptive`` schedule, the learning rate is divided by 5).
 
 Host traffic is budgeted: the data set is on the device before ``fit`` starts;
 each epoch moves one permutation to the device and reads one small vector of
-statistics back (train loss, first non-finite step, validation loss and metric).
-Nothing inside a step converts a device array to a host value.
+statistics back. Nothing inside a step converts a device array to a host value.
 """
 
 from __future__ import annotations
@@ -18,16 +24,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import Backend, backend_of, host, host_rng, is_out_of_memory, to_host, transfer_counts
+from .backend import Backend, backend_of, host, host_rng, is_out_of_memory, namespace, to_host, transfer_counts
 from .errors import GpubpError, TrainingDiverged
 from .layers import Parameter
 from .losses import Loss
-from .metrics import correct_count, r2_score, squared_error_sum
 from .network import Sequential
 from .optim import Optimizer
 
 #: A callback receives each epoch's record; returning True stops training.
 Callback = Callable[[dict[str, Any]], Any]
+
+#: ``reduce_gradients(params, batch_weight) -> total weight``: sums every process's weighted gradients.
+Reduce = Callable[[Sequence[Parameter], Any], Any]
 
 #: Rows per chunk when evaluating (bounds device memory on large sets).
 EVAL_CHUNK = 8192
@@ -39,36 +47,83 @@ def train_step(
     optimizer: Optimizer,
     xb: Any,
     yb: Any,
-    reduce_gradients: Callable[[Sequence[Parameter]], None] | None = None,
+    reduce_gradients: Reduce | None = None,
+    *,
+    weight: Any = None,
+    alpha: float = 0.0,
 ) -> Any:
-    """One step of gradient descent on a batch; returns the loss as a 0-d device array."""
+    """One step of gradient descent on a batch; returns the (data) loss as a 0-d device array.
+
+    ``weight`` holds per-sample weights (n,); ``alpha`` is the L2 penalty
+    (1/2) alpha ||W||^2 / (the batch's total weight) on the regularised
+    parameters, as scikit-learn's MLP adds it.
+    """
     optimizer.zero_grad()
     pred = net.forward(xb)  # forward: y_hat = f(X; W, b)
-    loss = loss_fn.forward(pred, yb)  # loss: L(y, y_hat)
+    loss = loss_fn.forward(pred, yb, weight)  # loss: L(y, y_hat)
     net.backward(loss_fn.backward())  # backward: dL/dtheta by the chain rule
+    total = xb.shape[0] if weight is None else namespace(weight).sum(weight)
     if reduce_gradients is not None:
-        reduce_gradients(optimizer.params)  # e.g. an all-reduce over processes
+        total = reduce_gradients(optimizer.params, total)  # e.g. an all-reduce over processes
+    if alpha:
+        add_l2_gradient(optimizer.params, alpha / total)  # d/dW of (alpha / 2n) ||W||^2
     optimizer.step()  # update: theta <- theta - alpha dL/dtheta
     return loss
 
 
-def evaluate_sums(net: Sequential, loss_fn: Loss, X: Any, y: Any, task: str) -> tuple[Any, Any]:
-    """Summed loss and summed metric (correct count, or squared error) over a set, on the device."""
-    xp = backend_of(X).xp
-    loss_sum = metric_sum = None
-    n = X.shape[0]
+def add_l2_gradient(params: Iterable[Parameter], coef: Any) -> None:
+    """grad += coef * W for every regularised parameter (weights, not biases)."""
+    for p in params:
+        if p.regularized and p.grad is not None:
+            p.accumulate(coef * p.data)
+
+
+def squared_norm(params: Iterable[Parameter]) -> Any:
+    """sum ||W||^2 over the regularised parameters, as a 0-d device array."""
+    total = None
+    for p in params:
+        if p.regularized:
+            xp = namespace(p.data)
+            part = xp.sum(p.data * p.data)
+            total = part if total is None else total + part
+    return total
+
+
+class Validation:
+    """A held-out set on the device and how to score it; subclasses say what the score is.
+
+    ``sums(out, y, weight)`` returns a 1-D device array of metric sums over a
+    chunk; ``record(sums, total_weight)`` turns the whole set's sums (host)
+    into record entries, among them ``val_score`` (higher is better).
+    """
+
+    def __init__(self, X: Any, y: Any, weight: Any = None) -> None:
+        self.X, self.y, self.weight = X, y, weight
+
+    def sums(self, out: Any, y: Any, weight: Any) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def record(self, sums: Any, total: float) -> dict[str, float]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def evaluate_sums(net: Sequential, loss_fn: Loss, val: Validation) -> Any:
+    """[weighted loss sum, total weight, metric sums...] over a set, in chunks, as one 1-D device array."""
+    xp = backend_of(val.X).xp
+    n = val.X.shape[0]
+    parts = None
     for start in range(0, n, EVAL_CHUNK):
         stop = min(start + EVAL_CHUNK, n)  # the standard leaves out-of-bounds slices unspecified
-        xb, yb = X[start:stop, ...], y[start:stop, ...]
+        xb, yb = val.X[start:stop, ...], val.y[start:stop, ...]
+        wb = None if val.weight is None else val.weight[start:stop]
         out = net.forward(xb)
-        part_loss = loss_fn.forward(out, yb) * xb.shape[0]
-        part_metric = correct_count(out, yb) if task == "classify" else squared_error_sum(out, yb)
-        loss_sum = part_loss if loss_sum is None else loss_sum + part_loss
-        metric_sum = part_metric if metric_sum is None else metric_sum + part_metric
-    if loss_sum is None:  # an empty set
-        zero = xp.zeros((), dtype=X.dtype, device=X.device)
-        return zero, zero
-    return loss_sum, metric_sum
+        weight = xp.asarray(float(stop - start), dtype=out.dtype, device=out.device) if wb is None else xp.sum(wb)
+        loss_sum = loss_fn.forward(out, yb, wb) * weight
+        part = xp.concat([xp.reshape(loss_sum, (1,)), xp.reshape(weight, (1,)), val.sums(out, yb, wb)])
+        parts = part if parts is None else parts + part
+    if parts is None:
+        raise GpubpError("cannot evaluate on an empty set")
+    return parts
 
 
 @dataclass
@@ -78,10 +133,12 @@ class History:
     Attributes
     ----------
     epochs : list of dict
-        ``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy`` or ``val_mse``/``val_r2``,
-        ``seconds``, ``to_host`` and ``to_device`` (copies made during the epoch).
+        ``epoch``, ``train_loss`` (with the L2 penalty), ``learning_rate``, and
+        with a validation set ``val_loss``, ``val_score`` and ``val_accuracy``
+        or ``val_r2``/``val_mse``; ``seconds``, ``steps``, ``to_host`` and
+        ``to_device`` (copies made during the epoch).
     best_epoch : int
-        The epoch whose weights were restored (1-based; 0 if none).
+        The epoch whose weights were best (1-based; 0 if none).
     stopped : str
         ``converged``, ``max_epochs``, ``callback``, ``interrupted`` or ``diverged``.
     """
@@ -97,125 +154,158 @@ class History:
 
 @dataclass
 class Trainer:
-    """Runs epochs of :func:`train_step` and decides when to stop.
+    """Runs epochs of :func:`train_step` and decides when to stop (scikit-learn's rules).
 
     Parameters
     ----------
     net, loss_fn, optimizer
         What to train and how.
-    task : {'classify', 'regress'}
-        Chooses the validation metric (accuracy, or MSE and R^2).
-    batch_size : int
-    max_epochs : int
-    tol, patience
-        Stop when the monitored loss (validation, else training) has not
-        improved by more than ``tol`` for ``patience`` epochs.
-    seed : int
-        Seeds the host generator that draws each epoch's permutation.
+    batch_size, max_iter
+        Rows per step; the epoch at which to stop at the latest.
+    tol, n_iter_no_change
+        An epoch improves by more than ``tol``; after more than
+        ``n_iter_no_change`` epochs without, training stops.
+    early_stopping : bool
+        Judge improvement by the validation score and keep the best weights
+        (needs a :class:`Validation`); otherwise by the training loss.
+    shuffle : bool
+        Draw a new order of the rows every epoch.
+    alpha : float
+        L2 penalty on the regularised parameters.
+    learning_rate, learning_rate_init, power_t
+        The schedule: ``constant``, ``invscaling`` (init / (t + 1)**power_t,
+        t the samples seen) or ``adaptive`` (divided by 5 when stuck).
+    rng : numpy.random.Generator
+        Draws each epoch's permutation (on the host).
     callbacks : iterable of callables
         Called with each epoch's record; returning True stops training.
-    progress : bool
-        Show a tqdm bar (one tick per epoch with loss and metric).
     should_stop : callable, optional
-        Polled after every step (a plain Python flag, e.g. set by SIGINT); when
-        it turns true the epoch stops after that step and ``fit`` returns with
-        ``history.stopped == 'interrupted'``, resumable from :meth:`state_dict`.
+        Polled after every step (a plain Python flag, e.g. set by a signal);
+        when it turns true the epoch stops after that step and ``fit`` returns
+        with ``history.stopped == 'interrupted'``, resumable from :meth:`state_dict`.
     on_epoch_end : callable, optional
         Called with the trainer after each epoch's bookkeeping (and once on
         interruption): the place to write a checkpoint.
+    reduce_gradients : callable, optional
+        The data-parallel seam (see :data:`Reduce`).
     """
 
     net: Sequential
     loss_fn: Loss
     optimizer: Optimizer
-    task: str
-    batch_size: int = 64
-    max_epochs: int = 200
+    batch_size: int = 200
+    max_iter: int = 200
     tol: float = 1e-4
-    patience: int = 10
-    seed: int = 0
-    callbacks: Iterable[Callback] = ()
-    progress: bool = False
-    should_stop: Callable[[], bool] | None = None
-    reduce_gradients: Callable[[Sequence[Parameter]], None] | None = None
-    on_epoch_end: Callable[[Trainer], None] | None = None
+    n_iter_no_change: float = 10
+    early_stopping: bool = False
+    shuffle: bool = True
+    alpha: float = 0.0
+    learning_rate: str = "constant"
+    learning_rate_init: float = 1e-3
+    power_t: float = 0.5
     rng: Any = None
+    callbacks: Iterable[Callback] = ()
+    should_stop: Callable[[], bool] | None = None
+    on_epoch_end: Callable[[Trainer], None] | None = None
+    reduce_gradients: Reduce | None = None
 
     def __post_init__(self) -> None:
-        if self.rng is None:
-            self.rng = host_rng(self.seed)
-        self.best_loss = math.inf
+        self.rng = host_rng(self.rng)
+        self.best_loss = math.inf  # the training loss's best (or the best validation loss, for the history)
+        self.best_score = -math.inf  # the validation score's best (early stopping)
         self.bad_epochs = 0
+        self.samples_seen = 0  # scikit-learn's t_
         self.best_weights: list[Any] | None = None
         self.history = History()
         self.partial: dict[str, Any] | None = None  # an epoch stopped part-way by should_stop
+        self._weight_total: float | None = None
+        self.optimizer.lr = self.learning_rate_init
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, val_target_var: float = 0.0) -> History:
-        """Train on device arrays ``X`` (n, features) and ``y`` until a stopping rule fires.
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        weight: Any = None,
+        *,
+        val: Validation | None = None,
+        epochs: int | None = None,
+        rows: Any = None,
+    ) -> History:
+        """Train on device arrays ``X`` (n, features), targets ``y`` and optional weights until a rule fires.
+
+        Without ``epochs`` training runs until the history holds ``max_iter``
+        epochs (a resumed run finishes its budget); ``epochs`` runs at most
+        that many more (``warm_start`` runs ``max_iter`` more, ``partial_fit`` one).
+        ``rows`` (host int64 indices) limits training to those rows of ``X``
+        (the rest being, say, the validation set): batches are cut from ``X``
+        itself, so the training part is never copied.
 
         Raises
         ------
         TrainingDiverged
             The training loss became NaN or infinite; the best weights so far
             are restored into the network before it is raised.
+        GpubpError
+            The device ran out of memory (the message suggests a smaller batch).
         """
+        if self.early_stopping and val is None:
+            raise GpubpError("early stopping needs a validation set")
         backend = backend_of(X)
-        n = X.shape[0]
-        has_val = X_val is not None and X_val.shape[0] > 0
-        done = len(self.history.epochs)  # > 0 when resumed from a checkpoint
-        if self.history.stopped in ("converged", "callback"):  # resumed after the last epoch: nothing to run
-            done = self.max_epochs
-        bar = _progress_bar(self.max_epochs, done, self.progress)
-        try:
-            for epoch in range(done + 1, self.max_epochs + 1):
-                try:
-                    # Non-finite losses end in TrainingDiverged, so NumPy's overflow warnings are only noise.
-                    with host.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        record = self._epoch(backend, epoch, X, y, n, X_val if has_val else None, y_val, val_target_var)
-                except Exception as exc:
-                    if not is_out_of_memory(exc):
-                        raise
-                    raise GpubpError(
-                        f"out of memory on {backend.describe()} with --batch-size {self.batch_size}: "
-                        f"try --batch-size {max(self.batch_size // 2, 1)} or smaller --hidden layers"
-                    ) from None
-                if record is None:  # should_stop: the state to resume from is in self.partial
-                    self.history.stopped = "interrupted"
-                    if self.on_epoch_end is not None:
-                        self.on_epoch_end(self)
-                    break
-                self.history.epochs.append(record)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in _SHOWN and v is not None})
-                asked = [cb(record) is True for cb in self.callbacks]  # every callback sees every epoch
-                if self._converged(record, has_val):
-                    self.history.stopped = "converged"
-                elif any(asked):
-                    self.history.stopped = "callback"
-                elif epoch == self.max_epochs:
-                    self.history.stopped = "max_epochs"
+        self._weight_total = None  # the training rows' total weight: read once per fit call
+        done = len(self.history.epochs)  # > 0 when resumed or continued
+        if epochs is None and (
+            self.history.stopped in ("converged", "callback", "max_epochs") or done >= self.max_iter
+        ):
+            self.history.stopped = self.history.stopped or "max_epochs"
+            if self.early_stopping:  # a finished run resumed after its last epoch: nothing to run but the ending
+                self.restore_best()
+            return self.history
+        last = self.max_iter if epochs is None else done + epochs
+        self.history.stopped = ""
+        for epoch in range(done + 1, last + 1):
+            try:
+                # Non-finite losses end in TrainingDiverged, so NumPy's overflow warnings are only noise.
+                with host.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    record = self._epoch(backend, epoch, X, y, weight, val, rows)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                raise GpubpError(
+                    f"out of memory on {backend.describe()} with batch_size {self.batch_size}: try batch_size "
+                    f"{max(self.batch_size // 2, 1)} or smaller hidden layers"
+                ) from None
+            if record is None:  # should_stop: the state to resume from is in self.partial
+                self.history.stopped = "interrupted"
                 if self.on_epoch_end is not None:
-                    self.on_epoch_end(self)  # a checkpoint then knows whether training is over
-                if self.history.stopped:
-                    break
-            else:
-                self.history.stopped = self.history.stopped or "max_epochs"
-        finally:
-            if bar is not None:
-                bar.close()
-        if self.history.stopped != "interrupted":
+                    self.on_epoch_end(self)
+                return self.history
+            self.history.epochs.append(record)
+            asked = [cb(record) is True for cb in self.callbacks]  # every callback sees every epoch
+            if self._stuck(record):
+                self.history.stopped = "converged"
+            elif any(asked):
+                self.history.stopped = "callback"
+            elif epoch == last and epochs != 1:  # partial_fit's single epoch is no limit reached
+                self.history.stopped = "max_epochs"
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(self)  # a checkpoint then knows whether training is over
+            if self.history.stopped:
+                break
+        if self.early_stopping and self.history.stopped != "":
             self.restore_best()
         return self.history
 
     def _epoch(
-        self, backend: Backend, epoch: int, X: Any, y: Any, n: int, X_val: Any, y_val: Any, val_target_var: float
-    ) -> dict[str, Any] | None:
+        self, backend: Backend, epoch: int, X: Any, y: Any, weight: Any, val: Validation | None, rows: Any
+    ) -> Any:
         """One epoch; None if ``should_stop`` cut it short (its state is then in ``self.partial``)."""
         xp = backend.xp
+        n = X.shape[0] if rows is None else len(rows)
         counts, t0 = transfer_counts(), time.perf_counter()
         if self.partial is None:
-            order = self.rng.permutation(n)  # drawn on the host
+            order = self.rng.permutation(n) if self.shuffle else host.arange(n)  # drawn on the host
+            if rows is not None:
+                order = rows[order]
             steps = 0
             loss_sum = xp.zeros((), dtype=X.dtype, device=X.device)
             first_bad = xp.full((), -1.0, dtype=X.dtype, device=X.device)
@@ -228,38 +318,41 @@ class Trainer:
         for start in range(steps * self.batch_size, n, self.batch_size):
             idx = perm[start : min(start + self.batch_size, n)]
             xb, yb = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)  # batches cut on the device
-            loss = train_step(self.net, self.loss_fn, self.optimizer, xb, yb, self.reduce_gradients)
-            loss_sum = loss_sum + loss * xb.shape[0]
+            wb = None if weight is None else xp.take(weight, idx, axis=0)
+            loss = train_step(
+                self.net, self.loss_fn, self.optimizer, xb, yb, self.reduce_gradients, weight=wb, alpha=self.alpha
+            )
+            loss_sum = loss_sum + loss * (xb.shape[0] if wb is None else xp.sum(wb))
             first_bad = xp.where((first_bad < 0) & ~xp.isfinite(loss), float(steps + 1), first_bad)
             steps += 1
             if self.should_stop is not None and self.should_stop():
                 self.partial = {"order": order, "steps": steps, "loss_sum": loss_sum, "first_bad": first_bad}
                 return None
-        if X_val is not None:
-            val_loss, val_metric = evaluate_sums(self.net, self.loss_fn, X_val, y_val, self.task)
-        else:
-            val_loss = val_metric = xp.zeros((), dtype=X.dtype, device=X.device)
-        stats = to_host(xp.stack([loss_sum, first_bad, val_loss, val_metric]))  # the one read per epoch
-        seen = min(steps * self.batch_size, n)
-        record: dict[str, Any] = {"epoch": epoch, "train_loss": float(stats[0]) / max(seen, 1)}
-        if stats[1] >= 0 or not math.isfinite(record["train_loss"]):
+        penalty = squared_norm(self.net.parameters()) if self.alpha else None
+        stats = [xp.reshape(loss_sum, (1,)), xp.reshape(first_bad, (1,))]
+        if penalty is not None:
+            stats.append(xp.reshape(penalty, (1,)))
+        if val is not None:
+            stats.append(evaluate_sums(self.net, self.loss_fn, val))
+        host_stats = to_host(xp.concat(stats))  # the one read per epoch
+        total = float(n if weight is None else self._total_weight(weight, rows))
+        batches = -(-n // self.batch_size)
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": float(host_stats[0]) / max(total, 1e-300)}
+        if penalty is not None:  # scikit-learn adds (alpha / 2) ||W||^2 / batch weight once per batch
+            record["train_loss"] += 0.5 * self.alpha * float(host_stats[2]) * batches / max(total, 1e-300)
+        if host_stats[1] >= 0 or not math.isfinite(record["train_loss"]):
             self.restore_best()
             self.history.stopped = "diverged"
-            step = int(stats[1]) if stats[1] >= 0 else steps
+            step = int(host_stats[1]) if host_stats[1] >= 0 else steps
             raise TrainingDiverged(
-                f"training diverged: the loss became non-finite at epoch {epoch}, step {step}",
-                epoch=epoch,
-                step=step,
+                f"training diverged: the loss became non-finite at epoch {epoch}, step {step}", epoch=epoch, step=step
             )
-        if X_val is not None:
-            n_val = X_val.shape[0]
-            record["val_loss"] = float(stats[2]) / n_val
-            if self.task == "classify":
-                record["val_accuracy"] = float(stats[3]) / n_val
-            else:
-                mse = float(stats[3]) / (n_val * (y_val.shape[1] if y_val.ndim == 2 else 1))
-                record["val_mse"] = mse
-                record["val_r2"] = r2_score(mse, val_target_var)
+        if val is not None:
+            rest = host_stats[3 if penalty is not None else 2 :]
+            record["val_loss"] = float(rest[0]) / float(rest[1])
+            record.update(val.record(rest[2:], float(rest[1])))
+        self.samples_seen += n
+        record["learning_rate"] = self.optimizer.lr
         after = transfer_counts()
         record["seconds"] = time.perf_counter() - t0
         record["to_host"] = after["to_host"] - counts["to_host"]
@@ -267,15 +360,47 @@ class Trainer:
         record["steps"] = steps
         return record
 
-    def _converged(self, record: dict[str, Any], has_val: bool) -> bool:
-        monitored = record["val_loss"] if has_val else record["train_loss"]
-        if monitored < self.best_loss - self.tol:
-            self.best_loss, self.bad_epochs = monitored, 0
-            self.history.best_epoch = record["epoch"]
-            self.best_weights = [_copy(p.data) for p in self.net.parameters()]  # stays on the device
+    def _total_weight(self, weight: Any, rows: Any) -> float:
+        if self._weight_total is None:  # once per fit call, not per epoch
+            xp = namespace(weight)
+            part = weight if rows is None else xp.take(weight, backend_of(weight).asarray(rows), axis=0)
+            self._weight_total = float(to_host(xp.sum(part)))
+        return self._weight_total
+
+    def _stuck(self, record: dict[str, Any]) -> bool:
+        """scikit-learn's no-improvement count and schedule; True when training should stop."""
+        if self.early_stopping:
+            score = record["val_score"]
+            self.bad_epochs = self.bad_epochs + 1 if score < self.best_score + self.tol else 0
+            if score > self.best_score:
+                self.best_score = score
+                self._keep_best(record)
+        else:
+            loss = record["train_loss"]
+            self.bad_epochs = self.bad_epochs + 1 if loss > self.best_loss - self.tol else 0
+            if loss < self.best_loss:
+                self.best_loss = loss
+                self._keep_best(record)
+        if self.learning_rate == "invscaling":
+            self.optimizer.lr = self.learning_rate_init / (self.samples_seen + 1) ** self.power_t
+        if self.bad_epochs <= self.n_iter_no_change:
             return False
-        self.bad_epochs += 1
-        return self.bad_epochs >= self.patience
+        if self.learning_rate == "adaptive" and self.optimizer.lr > 1e-6:
+            self.optimizer.lr /= 5.0
+            self.bad_epochs = 0
+            return False
+        return True
+
+    def _keep_best(self, record: dict[str, Any]) -> None:
+        self.history.best_epoch = record["epoch"]
+        self.best_weights = [_copy(p.data) for p in self.net.parameters()]  # stays on the device
+
+    def restore_best(self) -> None:
+        """Put the best weights seen so far back into the network (if any)."""
+        if self.best_weights is None:
+            return
+        for p, best in zip(self.net.parameters(), self.best_weights, strict=True):
+            p.data = _copy(best)
 
     # -- checkpoints: everything needed to continue bit for bit -----------------
 
@@ -288,16 +413,18 @@ class Trainer:
             tensors[f"best.{i}"] = to_host(best, copy=True)
         partial = None
         if self.partial is not None:
-            tensors["partial.order"] = self.partial["order"]
-            sums = to_host(
-                backend_of(self.partial["loss_sum"]).xp.stack([self.partial["loss_sum"], self.partial["first_bad"]])
-            )
+            tensors["partial.order"] = host.asarray(self.partial["order"], dtype=host.int64)
+            xp = backend_of(self.partial["loss_sum"]).xp
+            sums = to_host(xp.stack([self.partial["loss_sum"], self.partial["first_bad"]]))
             partial = {"steps": self.partial["steps"], "loss_sum": float(sums[0]), "first_bad": float(sums[1])}
         meta = {
             "history": self.history.epochs,
             "best_epoch": self.history.best_epoch,
             "best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+            "best_score": self.best_score if math.isfinite(self.best_score) else None,
             "bad_epochs": self.bad_epochs,
+            "samples_seen": self.samples_seen,
+            "learning_rate": self.optimizer.lr,
             "has_best": self.best_weights is not None,
             "optimizer_steps": opt["steps"],
             "rng": self.rng.bit_generator.state,
@@ -318,7 +445,10 @@ class Trainer:
         self.history.epochs = list(meta["history"])
         self.history.best_epoch = int(meta["best_epoch"])
         self.best_loss = math.inf if meta["best_loss"] is None else float(meta["best_loss"])
+        self.best_score = -math.inf if meta["best_score"] is None else float(meta["best_score"])
         self.bad_epochs = int(meta["bad_epochs"])
+        self.samples_seen = int(meta["samples_seen"])
+        self.optimizer.lr = float(meta["learning_rate"])
         self.history.stopped = str(meta.get("stopped", ""))
         self.rng.bit_generator.state = meta["rng"]
         partial = meta.get("partial")
@@ -330,26 +460,6 @@ class Trainer:
                 "first_bad": partial["first_bad"],
             }
 
-    def restore_best(self) -> None:
-        """Put the best weights seen so far back into the network (if any)."""
-        if self.best_weights is None:
-            return
-        for p, best in zip(self.net.parameters(), self.best_weights, strict=True):
-            p.data = _copy(best)
-
 
 def _copy(x: Any) -> Any:
     return backend_of(x).xp.asarray(x, copy=True)
-
-
-_SHOWN = ("train_loss", "val_loss", "val_accuracy", "val_r2")
-
-
-def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a dependency, but a bare install still trains
-        return None
-    return tqdm(total=total, initial=initial, unit="epoch", leave=False, dynamic_ncols=True)

@@ -215,5 +215,5 @@ def test_only_backend_imports_an_array_library():
 
 
 def test_a_backend_that_is_not_a_name_is_a_clear_error():
-    with pytest.raises(gpubp.GpubpError, match="expected a name"):
+    with pytest.raises(gpubp.ParameterError, match="backend=42: must be a name"):
         gpubp.resolve(42)

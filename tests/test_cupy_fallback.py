@@ -70,7 +70,7 @@ def test_auto_falls_back_with_the_reason(no_cupy):
 
 
 def test_explicit_cupy_fails_with_the_reason(no_cupy):
-    expected = r"^--backend cupy: cupy unavailable: cupy is not installed"
+    expected = r"^backend='cupy': cupy unavailable: cupy is not installed"
     with pytest.raises(gpubp.BackendUnavailableError, match=expected):
         gb.resolve("cupy")
 

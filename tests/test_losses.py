@@ -7,7 +7,7 @@ import pytest
 from conftest import assert_array
 
 import gpubp
-from gpubp import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from gpubp import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HalfMSELoss, MSELoss, PoissonLoss
 from gpubp.losses import LOSSES, get_loss
 
 # -- plain NumPy references: (loss, dL/dpred) for float64 host arrays ---------------
@@ -235,6 +235,8 @@ def test_loss_names():
         "bce": BCEWithLogitsLoss,
         "bce_probs": BCELoss,
         "ce": CrossEntropyLoss,
+        "squared_error": HalfMSELoss,
+        "poisson": PoissonLoss,
     }
-    with pytest.raises(gpubp.GpubpError, match="mse"):
+    with pytest.raises(gpubp.ParameterError, match="loss='hinge': must be one of mse"):
         get_loss("hinge")

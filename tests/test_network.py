@@ -171,11 +171,10 @@ def test_mlp_layers_draw_different_weights():
 @pytest.mark.parametrize(
     ("sizes", "kwargs", "match"),
     [
-        ((3,), {}, "layer sizes"),
-        ((3, 0, 2), {}, "layer sizes"),
-        ((3, 2.5, 2), {}, "layer sizes"),
-        ((3, 2), {"activation_name": "identity"}, "unknown activation"),
-        ((3, 2), {"activation_name": "swish"}, "unknown activation"),
+        ((3,), {}, r"sizes=\[3\]: must be at least two positive integers"),
+        ((3, 0, 2), {}, "sizes"),
+        ((3, 2.5, 2), {}, "sizes"),
+        ((3, 2), {"activation_name": "swish"}, "activation_name='swish': must be one of"),
     ],
 )
 def test_mlp_rejects_bad_settings(sizes, kwargs, match):

@@ -210,7 +210,7 @@ def one_param():
         (lambda: SGD(one_param(), lr=0.1, momentum=1.0), "momentum"),
         (lambda: SGD(one_param(), lr=0.1, momentum=math.nan), "momentum"),
         (lambda: SGD(one_param(), lr=0.1, nesterov=True), "Nesterov"),
-        (lambda: SGD(one_param(), lr=0.1, weight_decay=-1e-4), "weight-decay"),
+        (lambda: SGD(one_param(), lr=0.1, weight_decay=-1e-4), "weight_decay=-0.0001: must be finite"),
         (lambda: Adam(one_param(), lr=0), "lr"),
         (lambda: Adam(one_param(), lr=math.inf), "lr"),
         (lambda: Adam(one_param(), betas=(1.0, 0.999)), "beta1"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import gpubp
-from gpubp.datasets import load_dataset
+from gpubp.data import load_dataset
 
 
 def test_out_of_memory_becomes_a_clear_error(monkeypatch):
@@ -19,8 +19,6 @@ def test_out_of_memory_becomes_a_clear_error(monkeypatch):
 
     monkeypatch.setattr(gpubp.train, "train_step", exhausted)
     ds = load_dataset("xor", seed=0)
-    model = gpubp.Model(hidden=(8,), batch_size=32, max_epochs=2, backend="numpy")
-    with pytest.raises(
-        gpubp.GpubpError, match=r"out of memory on numpy on cpu with --batch-size 32: try --batch-size 16"
-    ):
+    model = gpubp.MLPClassifier((8,), batch_size=32, max_iter=2, backend="numpy")
+    with pytest.raises(gpubp.GpubpError, match=r"out of memory on numpy on cpu with batch_size 32: try batch_size 16"):
         model.fit(ds.X, ds.y)

@@ -1,8 +1,8 @@
-"""Checkpoints and resume: interruption, Ctrl-C and SIGKILL lose nothing.
+"""Checkpoints and resume: interruption, Ctrl-C, SIGTERM and SIGKILL lose nothing.
 
-An interrupted run continued with ``--resume`` (or ``Model.fit(resume_from=...)``)
-must end with exactly the weights of an uninterrupted run with the same seed --
-bit for bit on NumPy -- and the checkpoint on disk must load at every moment.
+An interrupted run continued with ``--resume`` (or ``fit(..., hooks=FitHooks(resume=True))``
+on a loaded checkpoint) must end with exactly the weights of an uninterrupted run with the
+same seed -- bit for bit on NumPy -- and the checkpoint on disk must load at every moment.
 """
 
 from __future__ import annotations
@@ -13,31 +13,38 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import gpubp
-from gpubp.datasets import load_dataset, split_indices
+from gpubp import FitHooks, MLPClassifier
+from gpubp.data import load_dataset
 from gpubp.io import load_model_file
 
 
 @pytest.fixture(scope="module")
 def digits():
     ds = load_dataset("digits")
-    split = split_indices(len(ds.y), val_fraction=0.1, test_fraction=0.2, seed=0, y=ds.y)
-    return ds, split
+    return ds.X, ds.y
 
 
-def _fit(digits, optimizer, **kw):
-    ds, split = digits
-    model = gpubp.Model(hidden=(32,), optimizer=optimizer, max_epochs=4, patience=100, backend="numpy")
-    model.fit(ds.X[split.train], ds.y[split.train], X_val=ds.X[split.val], y_val=ds.y[split.val], **kw)
-    return model
+def _fit(digits, solver, est=None, **hooks):
+    X, y = digits
+    if est is None:
+        est = MLPClassifier((32,), solver=solver, momentum=0.9 if solver == "sgd" else 0.9, max_iter=4,
+                            batch_size=40, early_stopping=True, n_iter_no_change=100, random_state=0,
+                            backend="numpy")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y, hooks=FitHooks(**hooks))
+    return est
 
 
-def _weights(model):
-    return model.net.state_dict()
+def _weights(est):
+    return est.network_.state_dict()
 
 
 class StopAfter:
@@ -51,42 +58,60 @@ class StopAfter:
         return self.calls == self.n
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-@pytest.mark.parametrize("stop_after", [1, 17, 40, 80])  # 40 steps per epoch: mid-epoch and on a boundary
-def test_interrupted_fit_resumes_bit_for_bit(digits, tmp_path, optimizer, stop_after):
-    reference = _fit(digits, optimizer)
+STEPS = -(-(1797 - 180) // 40)  # training rows per epoch / batch size
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("stop_after", [1, 17, STEPS, 2 * STEPS + 5])  # mid-epoch and on a boundary
+def test_interrupted_fit_resumes_bit_for_bit(digits, tmp_path, solver, stop_after):
+    reference = _fit(digits, solver)
     ckpt = tmp_path / "checkpoint.safetensors"
-    first = _fit(digits, optimizer, should_stop=StopAfter(stop_after), checkpoint=ckpt)
-    assert first.history.stopped == "interrupted"
+    save = lambda est: est.save(ckpt, checkpoint=True)  # noqa: E731
+    first = _fit(digits, solver, should_stop=StopAfter(stop_after), on_epoch_end=save)
+    assert first.history_.stopped == "interrupted"
     tensors, meta = load_model_file(ckpt)
-    assert meta["checkpoint"]["partial"]["steps"] == (stop_after - 1) % 40 + 1
-    resumed = _fit(digits, optimizer, checkpoint=ckpt, resume_from=(tensors, meta))
-    assert resumed.history.stopped == "max_epochs"
+    assert meta["checkpoint"]["partial"]["steps"] == (stop_after - 1) % STEPS + 1
+    resumed = _fit(digits, solver, est=gpubp.load(ckpt), on_epoch_end=save, resume=True)
+    assert resumed.history_.stopped == "max_epochs"
     for name, value in _weights(reference).items():
         np.testing.assert_array_equal(_weights(resumed)[name], value, err_msg=name)
-    assert resumed.history.column("train_loss") == reference.history.column("train_loss")
-    assert resumed.history.best_epoch == reference.history.best_epoch
+    assert resumed.history_.column("train_loss") == reference.history_.column("train_loss")
+    assert resumed.history_.best_epoch == reference.history_.best_epoch
 
 
 def test_checkpoint_written_every_epoch_holds_the_training_state(digits, tmp_path):
     ckpt = tmp_path / "checkpoint.safetensors"
     seen = []
-    model = _fit(digits, "adam", checkpoint=ckpt, callbacks=[lambda r: seen.append(r["epoch"])])
+    est = _fit(digits, "adam", callbacks=[lambda r: seen.append(r["epoch"])],
+               on_epoch_end=lambda e: e.save(ckpt, checkpoint=True))  # fmt: skip
     tensors, meta = load_model_file(ckpt)
     state = meta["checkpoint"]
     assert [r["epoch"] for r in state["history"]] == seen == [1, 2, 3, 4]
-    assert state["optimizer_steps"] == 4 * 40 and state["partial"] is None
-    assert {"optim.m.0", "optim.v.0", "best.0", "0.weight"} <= set(tensors)
-    assert meta["hyperparameters"]["optimizer"] == "adam"
+    assert state["optimizer_steps"] == 4 * STEPS and state["partial"] is None
+    assert {"optim.m.0", "optim.v.0", "best.0", "0.weight", "split.val"} <= set(tensors)
+    assert meta["params"]["solver"] == "adam"
     # The checkpoint is also a loadable model (its current weights).
     loaded = gpubp.load(ckpt, backend="numpy")
-    np.testing.assert_array_equal(loaded.net.state_dict()["0.weight"], tensors["0.weight"])
-    assert model.history.stopped == "max_epochs"
+    np.testing.assert_array_equal(loaded.network_.state_dict()["0.weight"], tensors["0.weight"])
+    assert est.history_.stopped == "max_epochs"
 
 
 # -- through the command -----------------------------------------------------------
 
 SLOW = ["--data", "digits", "--hidden", "512,512", "--epochs", "6", "--patience", "100", "--quiet"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(tmp_path, signum, code):
+    proc = _gpubp([*SLOW, "--out", "run"], tmp_path)
+    _wait_for(tmp_path / "run" / "checkpoint.safetensors")
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines() == [err.strip()] and "resume with: gpubp train --resume run" in err
+    tensors, meta = load_model_file(tmp_path / "run" / "checkpoint.safetensors")
+    assert meta["checkpoint"]["partial"] is not None or meta["checkpoint"]["history"]
 
 
 def _gpubp(args, cwd, **kw):
@@ -198,19 +223,25 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
 
 def test_resuming_a_finished_run_trains_no_further(digits, tmp_path):
     """A kill between the final save and the checkpoint's removal must not add an epoch on resume."""
-    ds, split = digits
     ckpt = tmp_path / "checkpoint.safetensors"
-
-    def fit(**kw):
-        model = gpubp.Model(hidden=(16,), max_epochs=200, patience=2, backend="numpy")
-        model.fit(ds.X[split.train], ds.y[split.train], X_val=ds.X[split.val], y_val=ds.y[split.val], **kw)
-        return model
-
-    done = fit(checkpoint=ckpt)
-    assert done.history.stopped == "converged"
+    X, y = digits
+    est = MLPClassifier((16,), max_iter=200, n_iter_no_change=2, early_stopping=True, random_state=0)
+    done = _fit(digits, "adam", est=est, on_epoch_end=lambda e: e.save(ckpt, checkpoint=True))
+    assert done.history_.stopped == "converged"
     tensors, meta = load_model_file(ckpt)
     assert meta["checkpoint"]["stopped"] == "converged"
-    again = fit(resume_from=(tensors, meta))
-    assert len(again.history.epochs) == len(done.history.epochs)
+    again = _fit(digits, "adam", est=gpubp.load(ckpt), resume=True)
+    assert len(again.history_.epochs) == len(done.history_.epochs)
+    for name, value in _weights(done).items():
+        np.testing.assert_array_equal(_weights(again)[name], value, err_msg=name)
+
+
+def test_resuming_a_run_that_used_its_last_epoch_keeps_its_best_weights(digits, tmp_path):
+    """The checkpoint of the final epoch (a kill before the model was written) resumes to the same end."""
+    ckpt = tmp_path / "checkpoint.safetensors"
+    done = _fit(digits, "adam", on_epoch_end=lambda e: e.save(ckpt, checkpoint=True))
+    assert done.history_.stopped == "max_epochs"
+    again = _fit(digits, "adam", est=gpubp.load(ckpt), resume=True)
+    assert len(again.history_.epochs) == 4 and again.history_.stopped == "max_epochs"
     for name, value in _weights(done).items():
         np.testing.assert_array_equal(_weights(again)[name], value, err_msg=name)

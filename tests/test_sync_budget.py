@@ -8,12 +8,15 @@ the only reads are the counted ones of ``gpubp.backend.to_host``: one per epoch.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import gpubp
 from gpubp.backend import resolve, transfer_counts
-from gpubp.datasets import load_dataset
+from gpubp.data import decide_task, load_dataset
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -54,27 +57,53 @@ def test_guard_catches_an_implicit_conversion(no_implicit_sync):
         np.asarray(x)
 
 
-@pytest.mark.parametrize("task_data", ["xor", "sine"])
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-def test_fit_makes_one_read_and_one_copy_per_epoch(no_implicit_sync, task_data, optimizer):
-    ds = load_dataset(task_data, seed=0)
-    model = gpubp.Model(
-        hidden=(8,), optimizer=optimizer, max_epochs=3, patience=100, backend="array_api_strict", device="device1"
-    )
-    labels = np.asarray(ds.classes)[ds.y] if ds.task == "classify" else ds.y
+def _estimator(task, solver, momentum=0.9, **kwargs):
+    Est = gpubp.MLPClassifier if task == "classify" else gpubp.MLPRegressor
+    return Est(hidden_layer_sizes=(8,), solver=solver, momentum=momentum, max_iter=3, n_iter_no_change=100, **kwargs)
+
+
+@pytest.mark.parametrize("data", ["xor", "sine"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_fit_makes_one_read_and_one_copy_per_epoch(no_implicit_sync, data, solver, early_stopping):
+    task, y = decide_task(load_dataset(data, seed=0), "auto")
+    X = load_dataset(data, seed=0).X
+    est = _estimator(task, solver, backend="array_api_strict", device="device1", early_stopping=early_stopping)
     before = transfer_counts()
-    history = model.fit(ds.X, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
     after = transfer_counts()
-    assert len(history.epochs) == 3
-    for record in history.epochs:
+    assert len(est.history_.epochs) == 3
+    for record in est.history_.epochs:
         assert record["to_host"] == 1, record  # the statistics vector, once per epoch
         assert record["to_device"] == 1, record  # the epoch's permutation
         assert record["steps"] > 1
-    # Outside the epochs: the initial weights (one array per Linear, drawn on the host)
-    # and the data (train and validation X and y) go up once; nothing else comes down.
-    n_linear = sum(isinstance(layer, gpubp.Linear) for layer in model.net.layers)
-    assert after["to_host"] - before["to_host"] == 3
-    assert after["to_device"] - before["to_device"] == 3 + n_linear + 4
+    # Outside the epochs: the initial weights and biases (drawn on the host), the data (X and y), and with
+    # early stopping the validation rows go up, and the labels come down once to stratify the split
+    # (regression: the validation targets' spread comes down once, for R^2).
+    n_linear = sum(isinstance(layer, gpubp.Linear) for layer in est.network_.layers)
+    assert after["to_device"] - before["to_device"] == 3 + 2 * n_linear + 2 + early_stopping
+    assert after["to_host"] - before["to_host"] == 3 + early_stopping
+
+
+def test_data_already_on_the_device_is_never_copied(no_implicit_sync):
+    rng = np.random.default_rng(0)
+    X = xps.asarray(rng.normal(size=(64, 3)), dtype=xps.float32, device=no_implicit_sync)
+    y = xps.asarray(rng.normal(size=64), dtype=xps.float32, device=no_implicit_sync)
+    est = _estimator("regress", "adam")
+    before = transfer_counts()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    after = transfer_counts()
+    n_linear = 2
+    assert after["to_device"] - before["to_device"] == 3 + 2 * n_linear  # the permutations and the weights only
+    assert (
+        after["to_host"] - before["to_host"] == 3 + 2
+    )  # the statistics, and one explicit check each that X, y are finite
+    pred = est.predict(X)
+    assert pred.device == no_implicit_sync and pred.shape == (64,)
 
 
 def test_train_step_alone_makes_no_transfer(no_implicit_sync):
@@ -84,8 +113,9 @@ def test_train_step_alone_makes_no_transfer(no_implicit_sync):
     rng = np.random.default_rng(0)
     X = backend.asarray(rng.normal(size=(16, 4)), dtype=backend.xp.float32)
     y = backend.asarray(rng.integers(0, 3, size=16), dtype=backend.xp.int64)
+    w = backend.asarray(rng.uniform(size=16), dtype=backend.xp.float32)
     before = transfer_counts()
     for _ in range(3):
-        loss = gpubp.train_step(net, gpubp.CrossEntropyLoss(), opt, X, y)
+        loss = gpubp.train_step(net, gpubp.CrossEntropyLoss(), opt, X, y, weight=w, alpha=1e-3)
     assert transfer_counts() == before
     assert loss.device == no_implicit_sync

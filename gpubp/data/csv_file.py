@@ -58,7 +58,7 @@ def target_column(path: str, header: list[str], target: str | None) -> int:
     hint = ""
     if target.isdecimal() and int(target) < len(header):  # a position, not a name
         hint = f"; target takes a column name, e.g. {header[int(target)]!r}"
-    raise ParameterError("target", f"is not a column of {path} (columns: {listing(header)}){hint}", target)
+    raise ParameterError("target", f"not a column of {path} (columns: {listing(header)}){hint}", target)
 
 
 def read_table(path: str) -> tuple[list[str], list[list[str]]]:

@@ -67,24 +67,25 @@ def decide_task(ds: Dataset, task: str) -> tuple[str, Any]:
             i = text[0]
             raise ParameterError(
                 "task",
-                f"{task!r}: {ds.where(i)}: {str(labels.flat[i])!r} is not a number, though other values are "
+                f"{ds.where(i)}: {str(labels.flat[i])!r} is not a number, though other values are "
                 "(fix it, or choose classify to read every value as a class label)",
+                task,
             )
         if task == "regress":
             raise ParameterError(
-                "task", f"'regress': {ds.where(0)}: {str(labels.flat[0])!r} is text; regression needs numbers"
+                "task", f"{ds.where(0)}: {str(labels.flat[0])!r} is text; regression needs numbers", task
             )
     if task == "auto":
         task = infer_task(y)
     if task == "regress":
         return task, y.astype(host.float64)
     if labels.ndim != 1:
-        raise ParameterError("task", f"'classify': {ds.what} has shape {y.shape}; class labels must be one column")
+        raise ParameterError("task", f"{ds.what} has shape {y.shape}; class labels must be one column", task)
     if kind == "f":
         if not _whole(labels):
             i = int(host.argmax(labels != host.floor(labels)))
             raise ParameterError(
-                "task", f"'classify': {ds.where(i)}: {labels[i].item()!r} is not a whole number, so not a class label"
+                "task", f"{ds.where(i)}: {labels[i].item()!r} is not a whole number, so not a class label", task
             )
         labels = labels.astype(host.int64)
     values = host.unique(labels)

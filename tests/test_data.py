@@ -1,4 +1,4 @@
-"""gpubp.datasets: built-in and user data sets, one-line errors for bad input, splits, standardisation."""
+"""gpubp.data: built-in and user data sets, the task decision, one-line errors for bad input, splits."""
 
 from __future__ import annotations
 
@@ -11,17 +11,24 @@ import sys
 import numpy as np
 import pytest
 
-from gpubp.datasets import (
+from gpubp.data import (
     MAX_AUTO_CLASSES,
     SOURCES,
     Dataset,
     Split,
-    Standardizer,
+    decide_task,
     load_dataset,
     load_features,
     split_indices,
 )
 from gpubp.errors import GpubpError
+
+
+def task_of(source, task="auto", **kwargs):
+    """(task, labels or values, classes) as the command decides them for ``source``."""
+    decided, y = decide_task(load_dataset(source, **kwargs), task)
+    classes = np.unique(y).tolist() if decided == "classify" else []
+    return decided, y, classes
 
 
 def raises_one_line(*fragments: str, call, **kwargs) -> str:
@@ -69,13 +76,12 @@ def test_builtin_shapes_dtypes_task(name):
     assert d.X.shape == (n, f) and d.X.dtype == np.float64
     assert d.y.shape == (n,)
     assert d.y.dtype == (np.int64 if task == "classify" else np.float64)
-    assert d.task == task and d.classes == classes
+    decided, y, found = task_of(name)
+    assert decided == task and found == classes
     assert len(d.feature_names) == f and all(isinstance(s, str) for s in d.feature_names)
     assert isinstance(d.target_name, str) and d.source == name
     assert np.isfinite(d.X).all() and np.isfinite(d.y).all()
-    json.dumps(d.classes)
-    if task == "classify":
-        assert set(np.unique(d.y)) == set(range(len(classes)))
+    json.dumps(found)
 
 
 @pytest.mark.parametrize("name", ["xor", "spirals", "sine"])
@@ -137,30 +143,30 @@ def test_bundled_file_is_small_and_plain():
 
 
 def test_loading_needs_no_scikit_learn():
-    code = "import sys, gpubp.datasets as d; d.load_dataset('digits'); assert 'sklearn' not in sys.modules"
+    code = "import sys, gpubp.data as d; d.load_dataset('digits'); assert 'sklearn' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_module_names_no_array_library():
-    source = (pathlib.Path(__file__).parents[1] / "gpubp" / "datasets.py").read_text()
-    for line in source.splitlines():
-        words = line.split()
-        assert not (words[:1] in (["import"], ["from"]) and words[1].split(".")[0] in ("numpy", "cupy", "torch"))
+def test_modules_name_no_array_library():
+    for path in (pathlib.Path(__file__).parents[1] / "gpubp" / "data").glob("*.py"):
+        for line in path.read_text().splitlines():
+            words = line.split()
+            assert not (words[:1] in (["import"], ["from"]) and words[1].split(".")[0] in ("numpy", "cupy", "torch"))
 
 
 @pytest.mark.parametrize("task", ["bogus", "", "Classify"])
 def test_unknown_task(task):
-    raises_one_line("--task", repr(task), "auto, classify or regress", call=load_dataset, source="xor", task=task)
+    raises_one_line(f"task={task!r}", "must be one of auto, classify, regress", call=task_of, source="xor", task=task)
 
 
-def test_target_flag_on_a_builtin():
-    raises_one_line("--target label", "'digits'", call=load_dataset, source="digits", target="label")
+def test_target_on_a_builtin():
+    raises_one_line("target='label'", "'digits'", call=load_dataset, source="digits", target="label")
 
 
 def test_builtin_tasks_can_be_overridden():
-    assert load_dataset("xor", task="regress").y.dtype == np.float64
+    assert task_of("xor", "regress")[1].dtype == np.float64
     raises_one_line(
-        "--task classify", "sine: sample 0", "not a whole number", call=load_dataset, source="sine", task="classify"
+        "task='classify'", "sine: sample 0", "not a whole number", call=task_of, source="sine", task="classify"
     )
 
 
@@ -171,7 +177,7 @@ def test_builtin_tasks_can_be_overridden():
 def test_csv_numeric_target_is_regression(tmp_path):
     path = write(tmp_path, "r.csv", "a,b,price\n1,2,3.5\n4,5,6.25\n7,8,-1\n")
     d = load_dataset(path)
-    assert d.task == "regress" and d.classes == []
+    assert task_of(path)[0] == "regress"
     np.testing.assert_array_equal(d.X, [[1, 2], [4, 5], [7, 8]])
     np.testing.assert_array_equal(d.y, [3.5, 6.25, -1.0])
     assert d.y.dtype == np.float64 and d.X.dtype == np.float64
@@ -180,19 +186,21 @@ def test_csv_numeric_target_is_regression(tmp_path):
 
 def test_csv_integer_target_is_classification(tmp_path):
     path = write(tmp_path, "c.csv", "x,label\n0.5,3\n1.5,1\n2.5,3\n3.5,7.0\n")
-    d = load_dataset(path)
-    assert d.task == "classify" and d.classes == [1, 3, 7]
-    assert all(type(c) is int for c in d.classes)
-    np.testing.assert_array_equal(d.y, [1, 0, 1, 2])
-    assert d.y.dtype == np.int64
+    task, y, classes = task_of(path)
+    assert task == "classify" and classes == [1, 3, 7]
+    assert all(type(c) is int for c in classes)
+    np.testing.assert_array_equal(y, [3, 1, 3, 7])
+    assert y.dtype == np.int64
+    whole = write(tmp_path, "w.csv", "x,label\n0.5,3\n1.5,1\n")
+    assert load_dataset(whole).y.dtype == np.int64  # whole numbers written without a point are read as integers
 
 
 def test_csv_string_target(tmp_path):
     path = write(tmp_path, "s.csv", 'x1,x2,animal\n1,2,dog\n3,4,"cat"\n5,6, dog \n7,8,emu\n')
-    d = load_dataset(path)
-    assert d.task == "classify" and d.classes == ["cat", "dog", "emu"]
-    np.testing.assert_array_equal(d.y, [1, 0, 1, 2])
-    json.dumps(d.classes)
+    task, y, classes = task_of(path)
+    assert task == "classify" and classes == ["cat", "dog", "emu"]
+    np.testing.assert_array_equal(y, ["dog", "cat", "dog", "emu"])
+    json.dumps(classes)
 
 
 def test_csv_target_column_selection(tmp_path):
@@ -211,42 +219,38 @@ def test_csv_quoting_whitespace_crlf_bom_and_trailing_blank_lines(tmp_path):
     assert d.feature_names == ["a", "b,c"]
     np.testing.assert_array_equal(d.X, [[1, 2], [3, 4]])
     np.testing.assert_array_equal(d.y, [0, 1])
+    assert d.where(1) == f"{tmp_path / 'q.csv'}: row 3, column 'y'"
 
 
 def test_csv_auto_task_limit_and_overrides(tmp_path):
     many = "x,y\n" + "".join(f"{i},{i}\n" for i in range(MAX_AUTO_CLASSES + 1))
     path = write(tmp_path, "many.csv", many)
-    assert load_dataset(path).task == "regress"
-    assert load_dataset(path, task="classify").classes == list(range(MAX_AUTO_CLASSES + 1))
+    assert task_of(path)[0] == "regress"
+    assert task_of(path, "classify")[2] == list(range(MAX_AUTO_CLASSES + 1))
     two = write(tmp_path, "two.csv", "x,y\n1,0\n2,1\n")
-    assert load_dataset(two, task="regress").y.dtype == np.float64
+    assert task_of(two, "regress")[1].dtype == np.float64
 
 
 def test_csv_boolean_like_text_is_classified(tmp_path):
-    d = load_dataset(write(tmp_path, "b.csv", "x,ok\n1,true\n2,false\n"))
-    assert d.classes == ["false", "true"] and d.y.tolist() == [1, 0]
+    task, y, classes = task_of(write(tmp_path, "b.csv", "x,ok\n1,true\n2,false\n"))
+    assert task == "classify" and classes == ["false", "true"] and y.tolist() == ["true", "false"]
 
 
 def test_csv_task_mismatches(tmp_path):
     frac = write(tmp_path, "frac.csv", "x,y\n1,0\n2,0.5\n3,1\n")
-    raises_one_line(
-        "--task classify", f"{frac}: row 3, column 'y'", "0.5", call=load_dataset, source=frac, task="classify"
-    )
+    raises_one_line("task='classify'", f"{frac}: row 3, column 'y'", "0.5", call=task_of, source=frac, task="classify")
     text = write(tmp_path, "text.csv", "x,y\n1,cat\n2,dog\n")
-    raises_one_line(
-        "--task regress", f"{text}: row 2, column 'y'", "'cat'", call=load_dataset, source=text, task="regress"
-    )
+    raises_one_line("task='regress'", f"{text}: row 2, column 'y'", "'cat'", call=task_of, source=text, task="regress")
     single = write(tmp_path, "single.csv", "x,y\n1,a\n2,a\n")
-    raises_one_line(f"column 'y' of {single}", "single class ('a')", call=load_dataset, source=single)
+    raises_one_line(f"the target 'y' of {single}", "single class ('a')", call=task_of, source=single)
 
 
 def test_csv_mixed_numbers_and_text(tmp_path):
     path = write(tmp_path, "mixed.csv", "x,y\n1,0\n2,1\n3,oops\n")
     raises_one_line(
-        f"{path}: row 4, column 'y'", "'oops' is not a number", "--task classify", call=load_dataset, source=path
+        f"{path}: row 4, column 'y'", "'oops' is not a number", "choose classify", call=task_of, source=path
     )
-    d = load_dataset(path, task="classify")
-    assert d.classes == ["0", "1", "oops"]
+    assert task_of(path, "classify")[2] == ["0", "1", "oops"]
 
 
 BAD_CSV = [
@@ -286,7 +290,7 @@ def test_bad_csv(tmp_path, name, content, fragments):
 
 def test_csv_missing_target_column(tmp_path):
     path = write(tmp_path, "t.csv", "a,b,y\n1,2,3\n")
-    raises_one_line("--target label", path, "columns: a, b, y", call=load_dataset, source=path, target="label")
+    raises_one_line("target='label'", path, "columns: a, b, y", call=load_dataset, source=path, target="label")
 
 
 def test_first_bad_cell_in_reading_order(tmp_path):
@@ -322,7 +326,7 @@ def test_unsupported_extension(tmp_path):
 
 def test_uppercase_extension_and_pathlike(tmp_path):
     path = write(tmp_path, "UP.CSV", "a,y\n1,0\n2,1\n")
-    assert load_dataset(path).task == "classify"
+    assert task_of(path)[0] == "classify"
     assert load_dataset(pathlib.Path(path)).source == path
 
 
@@ -339,43 +343,44 @@ def npz(tmp_path: pathlib.Path, name: str, **arrays) -> str:
 
 def test_npz_classification_and_regression(tmp_path):
     X = np.arange(12, dtype=np.int32).reshape(6, 2)
-    d = load_dataset(npz(tmp_path, "c.npz", X=X, y=np.array([5, 2, 5, 2, 9, 9], dtype=np.uint8)))
-    assert d.task == "classify" and d.classes == [2, 5, 9] and d.y.tolist() == [1, 0, 1, 0, 2, 2]
+    path = npz(tmp_path, "c.npz", X=X, y=np.array([5, 2, 5, 2, 9, 9], dtype=np.uint8))
+    task, y, classes = task_of(path)
+    assert task == "classify" and classes == [2, 5, 9] and y.tolist() == [5, 2, 5, 2, 9, 9]
+    d = load_dataset(path)
     assert d.X.dtype == np.float64 and d.feature_names == ["x0", "x1"] and d.target_name == "y"
     Y = np.linspace(0, 1, 12).reshape(6, 2)
-    d = load_dataset(npz(tmp_path, "r.npz", X=X, y=Y))
-    assert d.task == "regress" and d.y.shape == (6, 2) and d.y.dtype == np.float64
+    task, y, _ = task_of(npz(tmp_path, "r.npz", X=X, y=Y))
+    assert task == "regress" and y.shape == (6, 2) and y.dtype == np.float64
 
 
 def test_npz_text_and_bool_labels(tmp_path):
     X = np.zeros((4, 3))
-    d = load_dataset(npz(tmp_path, "t.npz", X=X, y=np.array(["b", "a", "b", "c"])))
-    assert d.classes == ["a", "b", "c"] and d.y.tolist() == [1, 0, 1, 2]
-    d = load_dataset(npz(tmp_path, "b.npz", X=X, y=np.array([True, False, True, True])))
-    assert d.classes == [False, True] and d.y.tolist() == [1, 0, 1, 1]
-    json.dumps(d.classes)
+    assert task_of(npz(tmp_path, "t.npz", X=X, y=np.array(["b", "a", "b", "c"])))[2] == ["a", "b", "c"]
+    task, y, classes = task_of(npz(tmp_path, "b.npz", X=X, y=np.array([True, False, True, True])))
+    assert task == "classify" and classes == [False, True] and y.tolist() == [True, False, True, True]
+    json.dumps(classes)
 
 
 def test_npz_one_column_labels(tmp_path):
-    d = load_dataset(npz(tmp_path, "col.npz", X=np.zeros((3, 1)), y=np.array([[1], [0], [1]])))
-    assert d.task == "classify" and d.y.shape == (3,)
+    task, y, _ = task_of(npz(tmp_path, "col.npz", X=np.zeros((3, 1)), y=np.array([[1], [0], [1]])))
+    assert task == "classify" and y.shape == (3,)
 
 
 def test_npz_target_flag_refused(tmp_path):
     path = npz(tmp_path, "x.npz", X=np.zeros((2, 1)), y=np.array([0, 1]))
-    raises_one_line("--target y", path, call=load_dataset, source=path, target="y")
+    raises_one_line("target='y'", path, call=load_dataset, source=path, target="y")
 
 
 def test_npz_multi_column_cannot_be_classified(tmp_path):
     path = npz(tmp_path, "m.npz", X=np.zeros((3, 1)), y=np.zeros((3, 2)))
     raises_one_line(
-        "--task classify", f"array 'y' of {path}", "(3, 2)", call=load_dataset, source=path, task="classify"
+        "task='classify'", f"the target 'y' of {path}", "(3, 2)", call=task_of, source=path, task="classify"
     )
 
 
 def test_npz_text_cannot_be_regressed(tmp_path):
     path = npz(tmp_path, "t.npz", X=np.zeros((2, 1)), y=np.array(["a", "b"]))
-    raises_one_line("--task regress", f"{path}: y[0]", "'a'", call=load_dataset, source=path, task="regress")
+    raises_one_line("task='regress'", f"{path}: y[0]", "'a'", call=task_of, source=path, task="regress")
 
 
 def bad_npz_cases(tmp_path: pathlib.Path) -> list[tuple[str, list[str]]]:
@@ -460,9 +465,9 @@ def test_npz_pickle_payload_never_runs(tmp_path, key):
 
 
 def test_split_is_a_seeded_partition():
-    a = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=3)
-    b = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=3)
-    c = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=4)
+    a = split_indices(100, validation_fraction=0.1, test_fraction=0.2, seed=3)
+    b = split_indices(100, validation_fraction=0.1, test_fraction=0.2, seed=3)
+    c = split_indices(100, validation_fraction=0.1, test_fraction=0.2, seed=4)
     assert (len(a.train), len(a.val), len(a.test)) == (70, 10, 20)
     for part in ("train", "val", "test"):
         x = getattr(a, part)
@@ -473,18 +478,30 @@ def test_split_is_a_seeded_partition():
     assert not np.array_equal(a.test, c.test)
 
 
+def test_a_generator_seed_is_advanced():
+    rng = np.random.default_rng(0)
+    first = split_indices(50, validation_fraction=0.2, seed=rng)
+    second = split_indices(50, validation_fraction=0.2, seed=rng)
+    assert not np.array_equal(first.val, second.val)
+
+
 def test_zero_fractions_give_empty_parts():
-    s = split_indices(10, val_fraction=0.0, test_fraction=0, seed=0)
+    s = split_indices(10, validation_fraction=0.0, test_fraction=0, seed=0)
     np.testing.assert_array_equal(s.train, np.arange(10))
     assert s.val.shape == (0,) and s.test.shape == (0,) and s.val.dtype == np.int64
-    s = split_indices(10, val_fraction=0.3, test_fraction=0, seed=0)
+    s = split_indices(10, validation_fraction=0.3, test_fraction=0, seed=0)
     assert (len(s.train), len(s.val), len(s.test)) == (7, 3, 0)
+
+
+def test_a_non_zero_fraction_gets_at_least_one_row():
+    s = split_indices(6, validation_fraction=0.05, test_fraction=0.05, seed=0)
+    assert (len(s.train), len(s.val), len(s.test)) == (4, 1, 1)
 
 
 def test_stratified_split_keeps_proportions():
     y = load_dataset("digits").y
-    s = split_indices(len(y), val_fraction=0.15, test_fraction=0.2, seed=0, y=y)
-    plain = split_indices(len(y), val_fraction=0.15, test_fraction=0.2, seed=0)
+    s = split_indices(len(y), validation_fraction=0.15, test_fraction=0.2, seed=0, y=y)
+    plain = split_indices(len(y), validation_fraction=0.15, test_fraction=0.2, seed=0)
     assert [len(s.train), len(s.val), len(s.test)] == [len(plain.train), len(plain.val), len(plain.test)]
     np.testing.assert_array_equal(np.sort(np.concatenate([s.train, s.val, s.test])), np.arange(len(y)))
     counts = np.bincount(y)
@@ -495,55 +512,52 @@ def test_stratified_split_keeps_proportions():
 def test_stratified_split_with_string_labels_and_a_rare_class():
     y = np.array(["a"] * 30 + ["b"] * 9 + ["rare"])
     for seed in range(5):
-        s = split_indices(40, val_fraction=0.2, test_fraction=0.2, seed=seed, y=y)
+        s = split_indices(40, validation_fraction=0.2, test_fraction=0.2, seed=seed, y=y)
         assert "rare" in y[s.train]
         assert list(np.unique(y[s.test], return_counts=True)[1]) == [6, 2]
         assert list(np.unique(y[s.val], return_counts=True)[1]) == [6, 2]
 
 
 def test_split_too_few_samples():
-    message = raises_one_line(
-        "too few samples: 5 rows cannot be split into train/val/test with --val-fraction 0.1 --test-fraction 0.2",
+    raises_one_line(
+        "too few samples: 3 rows cannot be split into train/validation/test parts of 1/1/1",
+        "train needs at least 2 rows",
         call=split_indices,
-        n=5,
-        val_fraction=0.1,
+        n=3,
+        validation_fraction=0.1,
         test_fraction=0.2,
         seed=0,
     )
-    assert "val would get no row" in message
-    raises_one_line(
-        "3 rows", "train would get 1 rows", call=split_indices, n=3, val_fraction=0.3, test_fraction=0.3, seed=0
-    )
-    raises_one_line("1 rows", call=split_indices, n=1, val_fraction=0, test_fraction=0, seed=0)
+    raises_one_line("1 rows", call=split_indices, n=1, validation_fraction=0, test_fraction=0, seed=0)
     y = np.arange(6) % 3  # 3 classes of 2: train needs all 3 but gets only 2
     raises_one_line(
-        "6 rows", "each of the 3 classes", call=split_indices, n=6, val_fraction=0.34, test_fraction=0.34, seed=0, y=y
+        "6 rows", "each of the 3 classes", call=split_indices, n=6, validation_fraction=0.34, test_fraction=0.34, y=y
     )
 
 
 @pytest.mark.parametrize(
     ("val", "test", "fragment"),
     [
-        (1.0, 0.0, "--val-fraction 1.0"),
-        (-0.1, 0.0, "--val-fraction -0.1"),
-        (0.0, float("nan"), "--test-fraction"),
-        (0.5, 0.5, "together"),
-        (True, 0.1, "--val-fraction True"),
-        ("0.1", 0.1, "--val-fraction 0.1"),
+        (1.0, 0.0, "validation_fraction=1.0: must be a number at least 0 and below 1"),
+        (-0.1, 0.0, "validation_fraction=-0.1"),
+        (0.0, float("nan"), "test_fraction=nan"),
+        (0.5, 0.5, "validation_fraction=0.5, test_fraction=0.5: together they must be below 1"),
+        (True, 0.1, "validation_fraction=True"),
+        ("0.1", 0.1, "validation_fraction='0.1'"),
     ],
 )
 def test_split_bad_fractions(val, test, fragment):
-    raises_one_line(fragment, call=split_indices, n=100, val_fraction=val, test_fraction=test, seed=0)
+    raises_one_line(fragment, call=split_indices, n=100, validation_fraction=val, test_fraction=test, seed=0)
 
 
 def test_split_labels_must_match_n():
     raises_one_line(
-        "y has shape (3,)", call=split_indices, n=10, val_fraction=0.1, test_fraction=0.1, seed=0, y=np.zeros(3)
+        "y has shape (3,)", call=split_indices, n=10, validation_fraction=0.1, test_fraction=0.1, y=np.zeros(3)
     )
 
 
 def test_split_dict_round_trip():
-    s = split_indices(50, val_fraction=0.2, test_fraction=0.1, seed=1)
+    s = split_indices(50, validation_fraction=0.2, test_fraction=0.1, seed=1)
     d = json.loads(json.dumps(s.to_dict()))
     t = Split.from_dict(d)
     for part in ("train", "val", "test"):
@@ -567,58 +581,6 @@ def test_split_from_bad_dict(bad):
 
 
 # ---------------------------------------------------------------------------
-# Standardizer
-
-
-def test_standardizer_fits_the_training_part_only():
-    d = load_dataset("digits")
-    s = split_indices(len(d.y), val_fraction=0.1, test_fraction=0.1, seed=0, y=d.y)
-    X_before = d.X.copy()
-    std = Standardizer().fit(d.X[s.train])
-    np.testing.assert_allclose(std.mean, d.X[s.train].mean(axis=0))
-    Z = std.transform(d.X[s.train])
-    assert Z.dtype == np.float64 and Z.shape == (len(s.train), 64)
-    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
-    varying = d.X[s.train].std(axis=0) > 0
-    np.testing.assert_allclose(Z[:, varying].std(axis=0), 1)
-    assert not np.allclose(std.transform(d.X[s.test]).mean(axis=0)[varying], 0, atol=1e-12)
-    np.testing.assert_array_equal(d.X, X_before)  # the caller's array is untouched
-
-
-def test_standardizer_constant_features_get_scale_one():
-    X = np.array([[1.0, 0.1, 5.0], [2.0, 0.1, 5.0], [3.0, 0.1, 5.0]])
-    std = Standardizer().fit(X)
-    assert std.scale[1] == 1.0 and std.scale[2] == 1.0 and std.scale[0] > 0
-    Z = std.transform(X)
-    assert np.all(Z[:, 1:] == 0) and np.all(np.isfinite(Z))
-
-
-def test_standardizer_dict_round_trip():
-    X = np.random.default_rng(0).normal(3.0, 2.0, size=(20, 4))
-    std = Standardizer().fit(X)
-    again = Standardizer.from_dict(json.loads(json.dumps(std.to_dict())))
-    np.testing.assert_array_equal(again.transform(X), std.transform(X))
-    assert again.mean.dtype == np.float64 and again.scale.shape == (4,)
-
-
-def test_standardizer_errors():
-    raises_one_line("fit before transform", call=Standardizer().transform, X=np.zeros((2, 2)))
-    raises_one_line("fit before to_dict", call=Standardizer().to_dict)
-    std = Standardizer().fit(np.zeros((3, 2)))
-    raises_one_line("fitted on 2 features, got 3", call=std.transform, X=np.zeros((3, 3)))
-    raises_one_line("2-D", call=std.transform, X=np.zeros(2))
-    raises_one_line("no rows", call=Standardizer().fit, X=np.zeros((0, 2)))
-    raises_one_line("not finite", call=Standardizer().fit, X=np.array([[1.0], [np.nan]]))
-    for bad in (
-        {"mean": [0.0]},
-        {"mean": [0.0], "scale": [0.0]},
-        {"mean": [0.0, 1.0], "scale": [1.0]},
-        {"mean": ["a"], "scale": [1.0]},
-    ):
-        raises_one_line("standardizer metadata", call=Standardizer.from_dict, d=bad)
-
-
-# ---------------------------------------------------------------------------
 # Hints for common mistakes (found by feeding messy files)
 
 
@@ -639,7 +601,7 @@ def test_csv_layout_mistakes_get_a_hint(tmp_path, content, fragment):
 def test_target_given_as_a_column_number(tmp_path):
     path = write(tmp_path, "d.csv", "a,b,label\n1,2,0\n3,4,1\n")
     raises_one_line(
-        "--target 2: ", "--target takes a column name, e.g. --target label", call=load_dataset, source=path, target="2"
+        "target='2': ", "target takes a column name, e.g. 'label'", call=load_dataset, source=path, target="2"
     )
 
 
@@ -668,21 +630,3 @@ def test_split_from_dict_checks_rows_against_n():
     d = {"train": [0, 1], "val": [], "test": [7]}
     assert Split.from_dict(d, n=8).test.tolist() == [7]
     raises_one_line("row 7 is past the 5 rows", call=Split.from_dict, d=d, n=5)
-
-
-def test_task_messages_name_their_origin(tmp_path):
-    path = write(tmp_path, "d.csv", "a,y\n1,0.5\n2,1.5\n")
-    raises_one_line(
-        "m.safetensors is a classification model: ",
-        call=load_dataset,
-        source=path,
-        task="classify",
-        origin="m.safetensors",
-    )
-    raises_one_line(
-        "d.csv: no column 'z', the target m.safetensors was trained on",
-        call=load_dataset,
-        source=path,
-        target="z",
-        origin="m.safetensors",
-    )

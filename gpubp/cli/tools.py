@@ -1,0 +1,103 @@
+"""``gpubp info``, ``gpubp parity`` and ``gpubp bench``: what is here, and how the backends compare."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+from .. import __version__
+from ..backend import backend_report, default_backend_name, library_version
+from ..errors import GpubpError
+
+#: Exit code of ``gpubp parity`` when a difference exceeds the tolerance.
+PARITY_FAILED = 4
+
+
+def info(args: argparse.Namespace) -> int:
+    """``gpubp info``: versions, backends (available or why not) and devices."""
+    report = {
+        "gpubp": __version__,
+        "python": platform.python_version(),
+        "numpy": library_version("numpy"),
+        "default_backend": default_backend_name("auto"),
+        "backends": backend_report(),
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"gpubp {report['gpubp']} (python {report['python']}, numpy {report['numpy']})")
+    for entry in report["backends"]:
+        if entry["available"]:
+            devices = ", ".join(
+                d["name"] + (f" ({d['gpu']}, {d['memory_gib']} GiB)" if "gpu" in d else "") for d in entry["devices"]
+            )
+            print(f"  {entry['name']:<17} {entry['version'] or '':<12} available: {devices}")
+        else:
+            print(f"  {entry['name']:<17} {entry['version'] or '-':<12} unavailable: {entry['reason']}")
+    return 0
+
+
+def parity(args: argparse.Namespace) -> int:
+    """``gpubp parity``: same seed, same batches on each backend; per-layer differences."""
+    from ..parity import run_parity
+
+    specs = []
+    for item in (part.strip() for part in args.backends.split(",")):
+        if item:
+            name, _, device = item.partition(":")
+            specs.append((name, device or None))
+    report = run_parity(specs, steps=args.steps, dtype=args.dtype, data=args.data, seed=args.seed)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "reference": report.reference,
+                    "dtype": report.dtype,
+                    "steps": report.steps,
+                    "tolerance": report.tol,
+                    "rows": report.rows,
+                }
+            )
+        )
+    else:
+        print(report.table())
+    return 0 if report.ok else PARITY_FAILED
+
+
+def bench(args: argparse.Namespace) -> int:
+    """``gpubp bench``: the table on stdout, progress on stderr, JSON and PNG where asked."""
+    from ..bench import FULL, QUICK, Sweep, run_bench
+
+    preset = QUICK if args.quick else FULL
+    sweep = Sweep(
+        batches=args.batches or preset["batches"],
+        widths=args.widths or preset["widths"],
+        depths=args.depths or preset["depths"],
+        repeats=preset["repeats"] if args.repeats is None else args.repeats,
+        warmup=preset["warmup"] if args.warmup is None else args.warmup,
+        dtype=args.dtype,
+        loss=args.loss,
+        quick=args.quick,
+        peak_n=args.peak_size,
+        seed=args.seed,
+    )
+    json_path, report = args.json, sys.stdout
+    if json_path == "-":  # stdout carries the JSON alone: the table moves to stderr
+        json_path, report = None, sys.stderr
+    elif json_path == "":
+        json_path = os.path.join(args.out or os.path.join("runs", time.strftime("bench-%Y%m%d-%H%M%S")), "bench.json")
+    plot_path = args.plot
+    if plot_path is None and json_path is not None:
+        plot_path = os.path.splitext(json_path)[0] + ".png"
+    for flag, path in (("--json", json_path), ("--plot", plot_path)):
+        if path is not None and os.path.isdir(path):
+            raise GpubpError(f"{flag} {path}: is a folder, expected a file name")
+    doc = run_bench(backends=args.backends, sweep=sweep, json_path=json_path, plot_path=plot_path, report=report)
+    if args.json == "-":
+        print(json.dumps(doc))
+    return 0

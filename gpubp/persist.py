@@ -1,0 +1,159 @@
+"""Saving a fitted estimator to one ``.safetensors`` file, and :func:`load` -- which gives the right estimator back.
+
+The file holds the network's weights (and the input standardisation) as
+tensors and everything else as JSON (see :mod:`gpubp.estimators.state`);
+nothing is pickled. A file is checked before it is trusted: the network its
+metadata describes must match the tensors' names, shapes and float dtypes
+before anything is built, every weight must be finite, and the recorded
+settings must be valid ones.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import settings
+from .backend import Backend, host
+from .errors import GpubpError, one_line
+from .estimators import MLPClassifier, MLPRegressor
+from .estimators.base import BaseMLP
+from .estimators.state import export_state, import_state, params_from_json, placement
+from .io import load_model_file, save_model_file
+
+#: The estimator classes a model file may name.
+ESTIMATORS: dict[str, type[BaseMLP]] = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+
+#: Output activations per estimator.
+_OUTPUTS = {"MLPClassifier": ("softmax", "logistic"), "MLPRegressor": ("identity", "exp")}
+
+
+def save(
+    est: BaseMLP, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None, checkpoint: bool = False
+) -> None:
+    """Write ``est`` (fitted) to ``path`` atomically; ``extra`` is merged into the metadata."""
+    est._require_fitted()
+    tensors, meta = export_state(est, checkpoint=checkpoint)
+    save_model_file(path, tensors, {**meta, **(extra or {})})
+
+
+def load(path: str | os.PathLike[str], backend: Backend | str | None = None, device: Any = None) -> BaseMLP:
+    """Load a model written by ``save`` (or ``gpubp train``) as the estimator it was.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.safetensors`` file written by gpubp.
+    backend, device
+        Where to put it; None: where it was trained if that works here
+        (``GPUBP_BACKEND`` wins), else the CPU, with the reason in ``backend_``.
+
+    Returns
+    -------
+    MLPClassifier or MLPRegressor
+        Fitted; with the training state too when the file is a checkpoint.
+        The file's metadata is kept in ``metadata_``.
+
+    Raises
+    ------
+    GpubpError
+        One line naming the file and what is wrong with it.
+    """
+    where = os.fspath(path)
+    tensors, meta = load_model_file(where)
+    place = placement(meta, backend, device) if backend is not None else None  # a bad backend: its own error
+    try:
+        est = _estimator(meta)
+        check_model(meta, tensors)
+    except GpubpError as exc:
+        raise GpubpError(f"{where}: model metadata is invalid ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise GpubpError(f"{where}: model metadata is incomplete or invalid ({one_line(repr(exc))})") from None
+    try:
+        import_state(est, tensors, meta, backend=place)
+    except GpubpError as exc:
+        raise GpubpError(f"{where}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise GpubpError(f"{where}: model metadata is incomplete or invalid ({one_line(repr(exc))})") from None
+    est.metadata_ = meta
+    return est
+
+
+def _estimator(meta: dict[str, Any]) -> BaseMLP:
+    """A new estimator of the recorded class with the recorded (and checked) settings."""
+    if "estimator" not in meta:
+        raise GpubpError("written by an older gpubp (before the scikit-learn estimators); train the model again")
+    name = meta["estimator"]
+    if name not in ESTIMATORS:
+        raise GpubpError(f"unknown estimator {name!r} (expected {', '.join(ESTIMATORS)})")
+    cls = ESTIMATORS[name]
+    params = meta["params"]
+    if not isinstance(params, dict):
+        raise GpubpError("'params' must be a dict of settings")
+    known = {s.name for s in settings.settings_for(cls._kind)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise GpubpError(f"unknown settings {', '.join(unknown)}")
+    params = params_from_json(params)
+    settings.validate(params)
+    return cls(**params)
+
+
+def check_model(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
+    """The network the metadata describes against the tensors, before anything is built or allocated."""
+    architecture = meta["architecture"]
+    layers = architecture.get("layers") if isinstance(architecture, dict) else None
+    if not isinstance(layers, list) or not layers:
+        raise GpubpError("the network description must be a dict with a 'layers' list")
+    expected: dict[str, tuple[int, ...]] = {}
+    width = None
+    for i, spec in enumerate(layers):
+        if not isinstance(spec, dict):
+            raise GpubpError(f"layer {i} of the network description is not a dict")
+        if spec.get("type") == "Linear":
+            n_in, n_out = spec.get("in_features"), spec.get("out_features")
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
+                raise GpubpError(f"layer {i}: Linear sizes must be positive integers")
+            if width is not None and n_in != width:
+                raise GpubpError(f"layer {i}: Linear takes {n_in} inputs but the Linear before it gives {width}")
+            expected[f"{i}.weight"], expected[f"{i}.bias"] = (n_in, n_out), (n_out,)
+            width = n_out
+    network = {name: t for name, t in tensors.items() if name.split(".", 1)[0].isdigit()}
+    if set(network) != set(expected):
+        missing, extra = sorted(set(expected) - set(network)), sorted(set(network) - set(expected))
+        raise GpubpError(f"the weights do not fit the network: missing {missing}, unexpected {extra}")
+    dtype = meta["trained_on"]["dtype"]
+    for name, shape in expected.items():
+        value = network[name]
+        if tuple(value.shape) != shape:
+            raise GpubpError(f"tensor {name!r} has shape {tuple(value.shape)}, the network needs {shape}")
+        if value.dtype.name != dtype:
+            raise GpubpError(f"tensor {name!r} has dtype {value.dtype}, the model is {dtype}")
+        if not host.all(host.isfinite(value)):
+            raise GpubpError(f"tensor {name!r} holds NaN or infinite weights; the model is unusable")
+    fitted = meta["fitted"]
+    first, last = expected[f"{min(int(k.split('.')[0]) for k in expected)}.weight"], None
+    last = [shape for name, shape in expected.items() if name.endswith(".weight")][-1]
+    if fitted["n_features_in_"] != first[0] or fitted["n_outputs_"] != last[1]:
+        raise GpubpError(
+            f"n_features_in_ {fitted['n_features_in_']} and n_outputs_ {fitted['n_outputs_']} do not fit the "
+            f"network's weights ({first[0]} inputs, {last[1]} outputs)"
+        )
+    if fitted["out_activation_"] not in _OUTPUTS[meta["estimator"]]:
+        raise GpubpError(f"out_activation_ {fitted['out_activation_']!r} does not suit {meta['estimator']}")
+    if meta["estimator"] == "MLPClassifier":
+        classes = fitted["classes_"]
+        outputs = 1 if len(classes) == 2 and fitted["out_activation_"] == "logistic" else len(classes)
+        if not isinstance(classes, list) or len(classes) < 2 or outputs != fitted["n_outputs_"]:
+            raise GpubpError(f"{len(classes)} classes do not fit {fitted['n_outputs_']} outputs")
+    names = fitted.get("feature_names_in_")
+    if names is not None and (not isinstance(names, list) or len(names) != fitted["n_features_in_"]):
+        raise GpubpError("feature_names_in_ must list one name per feature")
+    if ("standardize.mean" in tensors) != ("standardize.scale" in tensors):
+        raise GpubpError("the standardisation needs both a mean and a scale")
+    if "standardize.mean" in tensors:
+        mean, scale = tensors["standardize.mean"], tensors["standardize.scale"]
+        if mean.shape != (first[0],) or scale.shape != (first[0],):
+            raise GpubpError(f"the standardisation must have {first[0]} values per statistic")
+        if not (host.all(host.isfinite(mean)) and host.all(host.isfinite(scale)) and host.all(scale > 0)):
+            raise GpubpError("the standardisation must be finite, with every scale positive")
