@@ -127,7 +127,8 @@ if [[ -n $engine ]]; then
 elif command -v docker >/dev/null 2>&1 && works docker; then
     engine=docker
 elif command -v podman >/dev/null 2>&1 && [[ ! -e $conf ]] && works podman; then
-    engine=podman # someone else's Podman: used as it is
+    engine=podman
+    echo "using this machine's Podman as it is configured (if containers fail to start: docker/README.md, Podman)"
 else
     if ! can_install; then
         echo "FAIL: no working container engine, and installing Podman needs root and apt-get."
