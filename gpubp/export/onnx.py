@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..backend import host
-from ..errors import GpubpError, one_line
+from ..errors import GpubpError, ParameterError, one_line
 from ..io import write_atomic
 from ..network import Sequential
 from .spec import Activation, Dense, Head, check_head, check_standardisation, export_dtype, network_steps
@@ -153,7 +153,9 @@ def onnx_model(
     dtype = export_dtype(dtype, net)
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
-        raise GpubpError(f"opset: expected an integer from {MIN_OPSET} to {newest}, got {opset!r}")
+        raise ParameterError("opset", f"must be an integer from {MIN_OPSET} to {newest}", opset)
+    if not isinstance(standardise_in_float64, bool):
+        raise ParameterError("standardise_in_float64", "must be True or False", standardise_in_float64)
     steps, n_features, n_outputs = network_steps(net, dtype=dtype, target="ONNX")
     spec = check_head(head, n_outputs, classes)
     standardisation = check_standardisation(mean, scale, n_features)

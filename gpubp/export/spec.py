@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backend import host, namespace, to_host
-from ..errors import GpubpError
+from ..errors import GpubpError, ParameterError, one_line
 from ..layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from ..network import Sequential
 
@@ -83,7 +83,7 @@ def export_dtype(dtype: str | None, net: Sequential) -> str:
         x = params[0].data
         dtype = "float64" if x.dtype == namespace(x).float64 else "float32"
     if dtype not in ("float32", "float64"):
-        raise GpubpError(f"dtype: unknown dtype {dtype!r} (choose float32 or float64)")
+        raise ParameterError("dtype", "must be 'float32' or 'float64'", dtype)
     return dtype
 
 
@@ -160,23 +160,27 @@ def check_head(head: str, n_outputs: int, classes: Any = None) -> Head:
         ints or strings, one per class.
     """
     if head not in HEADS:
-        raise GpubpError(f"head: unknown head {head!r} (choose from {', '.join(HEADS)})")
+        raise ParameterError("head", f"must be one of {', '.join(HEADS)}", head)
     if head in ("identity", "exp"):
         if classes is not None:
-            raise GpubpError(f"classes: a regressor's head ({head!r}) takes no classes")
+            raise ParameterError("classes", f"must be None for the regressor head {head!r}")
         return Head(head, n_outputs, None)
     if head == "softmax" and n_outputs < 2:
-        raise GpubpError(f"head: 'softmax' needs 2 or more logits, the network gives {n_outputs} (use 'logistic')")
+        raise ParameterError(
+            "head", f"'softmax' needs 2 or more logits, the network gives {n_outputs} (use 'logistic')"
+        )
     if head == "logistic" and n_outputs > 1:  # multilabel: the labels are the indicator matrix itself
         given = None if classes is None else len(_classes(classes))
         if given is not None and given != n_outputs:
-            raise GpubpError(f"classes: {given} given for {n_outputs} multilabel outputs")
+            raise ParameterError(
+                "classes", f"must name {n_outputs} labels for {n_outputs} multilabel outputs, got {given}"
+            )
         return Head(head, n_outputs, None)
     n_classes = 2 if head == "logistic" else n_outputs
     values = host.arange(n_classes, dtype=host.int64) if classes is None else _classes(classes)
     if len(values) != n_classes:
         what = "a binary 'logistic' head" if head == "logistic" else f"{n_outputs} softmax logits"
-        raise GpubpError(f"classes: {len(values)} given, {what} needs {n_classes}")
+        raise ParameterError("classes", f"must name {n_classes} labels for {what}, got {len(values)}")
     return Head(head, n_outputs, values)
 
 
@@ -185,21 +189,21 @@ def _classes(classes: Any) -> Any:
     try:
         values = host.asarray(classes)
     except (TypeError, ValueError) as e:
-        raise GpubpError(f"classes: not a list of labels ({e})") from None
+        raise ParameterError("classes", f"must be a list of labels ({one_line(e)})") from None
     if values.ndim != 1 or len(values) == 0:
-        raise GpubpError(f"classes: expected a non-empty list of labels, got shape {values.shape}")
+        raise ParameterError("classes", f"must be a non-empty flat list of labels, got shape {values.shape}")
     items = list(classes) if isinstance(classes, (list, tuple)) else values.tolist()  # numpy turns [1, "a"] to str
     if all(isinstance(c, str) for c in items):
         values = host.asarray(items, dtype=str)
     elif all(isinstance(c, (int, host.integer)) and not isinstance(c, bool) for c in items):
         if not all(-(2**63) <= int(c) < 2**63 for c in items):
-            raise GpubpError("classes: integer labels must fit in int64")
+            raise ParameterError("classes", "must hold integers that fit in int64")
         values = host.asarray(items, dtype=host.int64)
     else:
         kinds = ", ".join(sorted({type(c).__name__ for c in items}))
-        raise GpubpError(f"classes: labels must be all integers or all strings, got {kinds}")
+        raise ParameterError("classes", f"must be all integers or all strings, got {kinds}")
     if len(host.unique(values)) != len(values):
-        raise GpubpError(f"classes: labels must be distinct, got {values.tolist()}")
+        raise ParameterError("classes", "must be distinct", values.tolist())
     return values
 
 
@@ -215,19 +219,18 @@ def check_standardisation(mean: Any, scale: Any, n_features: int) -> tuple[Any, 
     if mean is None and scale is None:
         return None
     if mean is None or scale is None:
-        missing = "mean" if mean is None else "scale"
-        raise GpubpError(f"{missing}: give mean and scale together (or neither)")
+        raise ParameterError(("mean", "scale"), "give both or neither")
     out = []
     for name, value in (("mean", mean), ("scale", scale)):
         try:
             array = host.asarray(value, dtype=host.float64)
         except (TypeError, ValueError) as e:
-            raise GpubpError(f"{name}: not an array of numbers ({e})") from None
+            raise ParameterError(name, f"must be an array of numbers ({one_line(e)})") from None
         if array.shape != (n_features,):
-            raise GpubpError(f"{name}: expected shape ({n_features},) for {n_features} features, got {array.shape}")
+            raise ParameterError(name, f"must have shape ({n_features},) for {n_features} features, got {array.shape}")
         if not host.all(host.isfinite(array)):
-            raise GpubpError(f"{name}: has values that are not finite numbers")
+            raise ParameterError(name, "must hold finite numbers")
         out.append(array)
     if host.any(out[1] == 0):
-        raise GpubpError("scale: has zeros (a constant feature's scale is 1)")
+        raise ParameterError("scale", "must have no zeros (a constant feature's scale is 1)")
     return out[0], out[1]

@@ -33,7 +33,7 @@ from typing import Any
 import safetensors.numpy
 
 from ..backend import Backend, host
-from ..errors import GpubpError, one_line
+from ..errors import GpubpError, ParameterError, one_line
 from ..io import write_atomic
 from ..layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from ..network import Sequential
@@ -78,9 +78,10 @@ def torch_state_dict(
     if standardisation is not None:
         first = steps[0]
         if not isinstance(first, Dense):
-            raise GpubpError(
-                "mean, scale: PyTorch export folds the standardisation into the first layer, "
-                f"which must be Linear, not {type(net.layers[0]).__name__}"
+            raise ParameterError(
+                ("mean", "scale"),
+                "cannot be folded: PyTorch export folds the standardisation into the first layer, "
+                f"which must be Linear, not {type(net.layers[0]).__name__}",
             )
         m, s = standardisation
         steps[0] = Dense(first.weight / s[:, None], first.bias - (m / s) @ first.weight)  # (in, out), (out,)
@@ -291,7 +292,7 @@ def from_torch(module: Any, /, *, backend: Backend | str | None = None, dtype: s
                 f"from_torch: the module's parameters are {', '.join(found)}; pass dtype='float32' or 'float64'"
             )
     elif dtype not in ("float32", "float64"):
-        raise GpubpError(f"dtype: unknown dtype {dtype!r} (choose float32 or float64)")
+        raise ParameterError("dtype", "must be 'float32' or 'float64'", dtype)
     simple = {getattr(torch.nn, name): cls for name, cls in _GPUBP_LAYERS.items()}
     layers: list[Layer] = []
     state: dict[str, Any] = {}
