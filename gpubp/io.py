@@ -75,20 +75,46 @@ def save_model_file(path: str | os.PathLike, tensors: dict[str, Any], metadata: 
         file previously at ``path`` is then untouched.
     """
     path = os.fspath(path)
-    data = _serialize(path, tensors, metadata)
+    write_atomic(path, _serialize(path, tensors, metadata))
+
+
+def write_atomic(
+    path: str | os.PathLike, data: bytes, *, what: str = "model file", example: str = "model.safetensors"
+) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file beside it, flushed, renamed into place.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder must exist. An existing file is replaced
+        only once the new one is complete on disk (its permissions are kept).
+    data : bytes
+        The whole content.
+    what, example : str
+        How messages name the file (``model file``, ``ONNX file``) and an
+        example file name for the hint when ``path`` is a folder.
+
+    Raises
+    ------
+    GpubpError
+        ``cannot write <what> <path>: <reason>`` -- the target is a folder or
+        not a regular file, or the folder is missing or unwritable. The file
+        previously at ``path`` is then untouched and no temporary file is left.
+    """
+    path = os.fspath(path)
     if os.path.isdir(path):
-        raise GpubpError(f"cannot write model file {path}: it is a folder (give a file name, e.g. model.safetensors)")
+        raise GpubpError(f"cannot write {what} {path}: it is a folder (give a file name, e.g. {example})")
     if os.path.exists(path) and not os.path.isfile(path):  # the rename would replace a device or a pipe
-        raise GpubpError(f"cannot write model file {path}: not a regular file")
+        raise GpubpError(f"cannot write {what} {path}: not a regular file")
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     except OSError as e:
         reason = _reason(e) if os.path.isdir(directory) else f"folder {directory} does not exist"
-        raise GpubpError(f"cannot write model file {path}: {reason}") from None
+        raise GpubpError(f"cannot write {what} {path}: {reason}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            os.chmod(tmp, _new_file_mode(path))  # mkstemp's 0600 would hide the model from the group
+            os.chmod(tmp, _new_file_mode(path))  # mkstemp's 0600 would hide the file from the group
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -97,7 +123,7 @@ def save_model_file(path: str | os.PathLike, tensors: dict[str, Any], metadata: 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise GpubpError(f"cannot write model file {path}: {_reason(e)}") from None
+            raise GpubpError(f"cannot write {what} {path}: {_reason(e)}") from None
         raise
     _fsync_directory(directory)
 

@@ -96,6 +96,12 @@ class Sequential(Layer):
             p.data = to_backend(value, backend_of(p.data), dtype=p.data.dtype)
             p.grad = None
 
+    def to_torch(self, *, dtype: str | None = None) -> Any:
+        """This network as a ``torch.nn.Sequential`` with a copy of its weights (see :func:`gpubp.export.to_torch`)."""
+        from .export.torch import to_torch  # imports torch: only when asked
+
+        return to_torch(self, dtype=dtype)
+
     def config(self) -> dict[str, Any]:
         return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
 
