@@ -265,29 +265,29 @@ def test_weights_that_are_not_finite() -> None:
 
 
 BAD_SETTINGS = [
-    ({"head": "sigmoid"}, "head must be one of softmax, logistic, identity, exp, got 'sigmoid'"),
-    ({"head": "softmax", "classes": ["a", "b"]}, "classes must name 3 labels for 3 softmax logits, got 2"),
-    ({"head": "softmax", "classes": ["a", "b", "a"]}, "classes must be distinct, got \\['a', 'b', 'a'\\]"),
-    ({"head": "softmax", "classes": [1, "b", 2]}, "classes must be all integers or all strings, got int, str"),
-    ({"head": "softmax", "classes": [1.5, 2.0, 3.0]}, "classes must be all integers or all strings, got float"),
-    ({"head": "softmax", "classes": [True, False, True]}, "classes must be all integers or all strings, got bool"),
-    ({"head": "softmax", "classes": [[1, 2, 3]]}, "classes must be a non-empty flat list of labels, got shape"),
-    ({"head": "softmax", "classes": [2**70, 1, 2]}, "classes must hold integers that fit in int64"),
-    ({"head": "identity", "classes": [0, 1, 2]}, "classes must be None for the regressor head 'identity'"),
+    ({"head": "sigmoid"}, "head='sigmoid': must be one of softmax, logistic, identity, exp"),
+    ({"head": "softmax", "classes": ["a", "b"]}, "classes: must name 3 labels for 3 softmax logits, got 2"),
+    ({"head": "softmax", "classes": ["a", "b", "a"]}, "classes=\\['a', 'b', 'a'\\]: must be distinct"),
+    ({"head": "softmax", "classes": [1, "b", 2]}, "classes: must be all integers or all strings, got int, str"),
+    ({"head": "softmax", "classes": [1.5, 2.0, 3.0]}, "classes: must be all integers or all strings, got float"),
+    ({"head": "softmax", "classes": [True, False, True]}, "classes: must be all integers or all strings, got bool"),
+    ({"head": "softmax", "classes": [[1, 2, 3]]}, "classes: must be a non-empty flat list of labels, got shape"),
+    ({"head": "softmax", "classes": [2**70, 1, 2]}, "classes: must hold integers that fit in int64"),
+    ({"head": "identity", "classes": [0, 1, 2]}, "classes: must be None for the regressor head 'identity'"),
     ({"head": "softmax", "mean": np.zeros(5)}, "mean, scale: give both or neither"),
-    ({"head": "softmax", "mean": np.zeros(4), "scale": np.ones(4)}, "mean must have shape \\(5,\\) for 5 features"),
-    ({"head": "softmax", "mean": np.zeros(5), "scale": np.zeros(5)}, "scale must have no zeros"),
-    ({"head": "softmax", "mean": np.full(5, np.nan), "scale": np.ones(5)}, "mean must hold finite numbers"),
-    ({"head": "softmax", "mean": ["a"] * 5, "scale": np.ones(5)}, "mean must be an array of numbers"),
-    ({"head": "softmax", "dtype": "float16"}, "dtype must be 'float32' or 'float64', got 'float16'"),
-    ({"head": "softmax", "opset": 12}, "opset must be an integer from 13 to \\d+, got 12"),
-    ({"head": "softmax", "opset": 999}, "opset must be an integer from 13 to"),
-    ({"head": "softmax", "opset": True}, "opset must be an integer from 13 to \\d+, got True"),
-    ({"head": "softmax", "standardise_in_float64": 1}, "standardise_in_float64 must be True or False, got 1"),
+    ({"head": "softmax", "mean": np.zeros(4), "scale": np.ones(4)}, "mean: must have shape \\(5,\\) for 5 features"),
+    ({"head": "softmax", "mean": np.zeros(5), "scale": np.zeros(5)}, "scale: must have no zeros"),
+    ({"head": "softmax", "mean": np.full(5, np.nan), "scale": np.ones(5)}, "mean: must hold finite numbers"),
+    ({"head": "softmax", "mean": ["a"] * 5, "scale": np.ones(5)}, "mean: must be an array of numbers"),
+    ({"head": "softmax", "dtype": "float16"}, "dtype='float16': must be 'float32' or 'float64'"),
+    ({"head": "softmax", "opset": 12}, "opset=12: must be an integer from 13 to \\d+"),
+    ({"head": "softmax", "opset": 999}, "opset=999: must be an integer from 13 to"),
+    ({"head": "softmax", "opset": True}, "opset=True: must be an integer from 13 to \\d+"),
+    ({"head": "softmax", "standardise_in_float64": 1}, "standardise_in_float64=1: must be True or False"),
 ]
 
 
-@pytest.mark.parametrize(("settings", "message"), BAD_SETTINGS, ids=[m.split(" must")[0] for _, m in BAD_SETTINGS])
+@pytest.mark.parametrize(("settings", "message"), BAD_SETTINGS, ids=[m.split(":")[0].split("=")[0] for _, m in BAD_SETTINGS])
 def test_bad_settings_leave_the_old_file(tmp_path: Path, settings: dict[str, Any], message: str) -> None:
     path = tmp_path / "model.onnx"
     path.write_bytes(b"old")
@@ -298,11 +298,11 @@ def test_bad_settings_leave_the_old_file(tmp_path: Path, settings: dict[str, Any
 
 
 def test_head_widths() -> None:
-    with pytest.raises(ParameterError, match="^head 'softmax' needs 2 or more logits, the network gives 1"):
+    with pytest.raises(ParameterError, match="^head: 'softmax' needs 2 or more logits, the network gives 1"):
         onnx_model(network("relu", 1), head="softmax")
-    with pytest.raises(ParameterError, match="^classes must name 2 labels for a binary 'logistic' head, got 3"):
+    with pytest.raises(ParameterError, match="^classes: must name 2 labels for a binary 'logistic' head, got 3"):
         onnx_model(network("relu", 1), head="logistic", classes=[0, 1, 2])
-    with pytest.raises(ParameterError, match="^classes must name 3 labels for 3 multilabel outputs, got 2"):
+    with pytest.raises(ParameterError, match="^classes: must name 3 labels for 3 multilabel outputs, got 2"):
         onnx_model(network("relu", 3), head="logistic", classes=[0, 1])
 
 
