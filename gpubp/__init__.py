@@ -48,6 +48,7 @@ _LAZY = {
     "FitHooks": "estimators",
     "NotFittedError": "estimators",
     "load": "persist",
+    "from_torch": "export",
 }
 
 
@@ -100,6 +101,7 @@ __all__ = [
     "Tanh",
     "Trainer",
     "TrainingDiverged",
+    "from_torch",
     "gradcheck",
     "load",
     "load_dataset",

@@ -211,6 +211,10 @@ class Constant(Constraint):
     value: Any
     text: str
 
+    @property
+    def metavar(self) -> str:  # type: ignore[override]
+        return self.text
+
     def check(self, value: Any) -> Any:
         if value is self.value or (
             isinstance(value, (int, float)) and not isinstance(value, bool) and value == self.value

@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--plot", default=None, metavar="PATH", help="step time vs batch PNG (default: beside the JSON)")
     b.add_argument("--out", default=None, metavar="DIR", help="folder for --json alone (default: runs/bench-<time>)")
 
+    x = sub.add_parser("export", help="a saved model as ONNX or as a PyTorch state dict, for serving")
+    x.add_argument("model", metavar="MODEL")
+    x.add_argument("--format", required=True, choices=("onnx", "torch"), help="onnx, or torch (nn.Sequential layout)")
+    x.add_argument("--out", required=True, metavar="FILE", help="e.g. model.onnx or model_torch.safetensors")
+    x.add_argument("--opset", type=_integer, default=None, help="ONNX opset (default: a recent one)")
+
     i = sub.add_parser("info", help="versions, backends and devices")
     i.add_argument("--json", action="store_true")
     return parser
@@ -139,6 +145,7 @@ _RUNNERS = {
     "info": ("tools", "info"),
     "parity": ("tools", "parity"),
     "bench": ("tools", "bench"),
+    "export": ("use", "export"),
 }
 
 

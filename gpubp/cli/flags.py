@@ -37,7 +37,7 @@ class Text(Constraint):
 #: The command's own settings (not the estimator's).
 COMMAND_SETTINGS: tuple[Setting, ...] = (
     Setting("data", "digits", Text(), f"training data: {', '.join(SOURCES)}, PATH.csv or PATH.npz"),
-    Setting("target", None, Text(), "the CSV target column (default: the last)"),
+    Setting("target", None, Text(), "the CSV target column"),
     Setting("task", "auto", Choice(TASKS), "auto reads text, booleans and up to 50 whole numbers as class labels"),
     Setting("test_fraction", 0.2, Real(0.0, 1.0, "left"), "share of the data held out as the test split"),
     Setting(
@@ -99,7 +99,7 @@ class Flag:
 #: verbose, warm_start, the regressor's loss) are set through --optimizer, --loss or the command itself.
 TRAIN_FLAGS: tuple[Flag, ...] = (
     Flag("data", "--data"),
-    Flag("target", "--target"),
+    Flag("target", "--target", None, "the last column"),
     Flag("task", "--task"),
     Flag("hidden_layer_sizes", "--hidden", (128, 64), "wider than scikit-learn's (100,) for the digits"),
     Flag("activation", "--activation"),

@@ -416,6 +416,41 @@ class BaseMLP(BaseEstimator):
         self._require_fitted()
         return self._backend.describe()
 
+    # -- serving: ONNX and PyTorch --------------------------------------------------
+
+    def _export_args(self) -> dict[str, Any]:
+        """What the exports need besides the network: the head, the classes and the standardisation."""
+        self._require_fitted()
+        multilabel = self.out_activation_ == "logistic" and self.n_outputs_ > 1
+        classes = None if self._kind == "regressor" or multilabel else inputs.to_host(self.classes_).tolist()
+        return {"head": self.out_activation_, "classes": classes, "mean": self.feature_mean_,
+                "scale": self.feature_scale_, "dtype": self._dtype_name}  # fmt: skip
+
+    def to_onnx(self, path: str | os.PathLike[str], *, opset: int | None = None) -> None:
+        """gpubp's own: write the fitted model as a checked ONNX graph (needs ``pip install 'gpubp[onnx]'``).
+
+        The graph takes raw features as input ``X`` (batch, n_features) -- the
+        standardisation is part of it -- and gives ``label`` and
+        ``probabilities`` (classifiers) or ``value`` (regressors), as
+        ``predict`` / ``predict_proba`` do; the batch dimension is dynamic.
+        """
+        from ..export import DEFAULT_OPSET, to_onnx
+
+        to_onnx(self._net, path, opset=DEFAULT_OPSET if opset is None else opset, **self._export_args())
+
+    def to_torch(self) -> Any:
+        """gpubp's own: the matching ``torch.nn.Sequential`` (logits / values; the standardisation folded in)."""
+        from ..export import to_torch
+
+        args = self._export_args()
+        return to_torch(self._net, mean=args["mean"], scale=args["scale"], dtype=args["dtype"])
+
+    def save_torch(self, path: str | os.PathLike[str]) -> str:
+        """gpubp's own: a safetensors file in ``nn.Sequential``'s layout; returns the lines that load it."""
+        from ..export import save_torch
+
+        return save_torch(self._net, path, **self._export_args())
+
     # -- saving, pickling ------------------------------------------------------
 
     def save(
