@@ -85,16 +85,20 @@ class Integer(Constraint):
         return int(value)
 
     def parse(self, text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise Invalid("not an integer" + _integer_hint(text)) from None
-        return self.check(value)
+        return self.check(_parse_int(text))
 
     def describe(self) -> str:
         return "an integer" + (
             f" {_bound(self.low, self.high, 'both')}" if (self.low, self.high) != (None, None) else ""
         )
+
+
+def _parse_int(text: str) -> int:
+    """The text as an int; :class:`Invalid` saying it is not one (and how to write 1e9) otherwise."""
+    try:
+        return int(text)
+    except ValueError:
+        raise Invalid("not an integer" + _integer_hint(text)) from None
 
 
 def _integer_hint(text: str) -> str:
@@ -274,11 +278,7 @@ class Seed(Constraint):
     def parse(self, text: str) -> Any:
         if text.strip().lower() == "none":
             return None
-        try:
-            value = int(text)
-        except ValueError:
-            raise Invalid("not an integer" + _integer_hint(text)) from None
-        return self.check(value)
+        return self.check(_parse_int(text))
 
     def describe(self) -> str:
         return "None, an integer in [0, 2**32), a numpy RandomState or Generator"

@@ -284,22 +284,7 @@ class BaseMLP(BaseEstimator):
             trainer = old
             trainer.batch_size = batch
         else:
-            trainer = Trainer(
-                self._net,
-                self._loss(),
-                self._optimizer(p),
-                batch_size=batch,
-                max_iter=p["max_iter"],
-                tol=p["tol"],
-                n_iter_no_change=p["n_iter_no_change"],
-                early_stopping=p["early_stopping"],
-                shuffle=p["shuffle"],
-                alpha=p["alpha"],
-                learning_rate=p["learning_rate"] if p["solver"] == "sgd" else "constant",
-                learning_rate_init=p["learning_rate_init"],
-                power_t=p["power_t"],
-                rng=rng if rng is not None else host_rng(p["random_state"]),
-            )
+            trainer = self._new_trainer(p, rng if rng is not None else host_rng(p["random_state"]), batch)
             if old is not None:  # warm_start: a new optimizer, the same counters (as scikit-learn)
                 trainer.best_loss, trainer.best_score = old.best_loss, old.best_score
                 trainer.bad_epochs, trainer.samples_seen = old.bad_epochs, old.samples_seen
@@ -309,6 +294,25 @@ class BaseMLP(BaseEstimator):
         trainer.on_epoch_end = None if hooks.on_epoch_end is None else (lambda t: hooks.on_epoch_end(self))
         self._trainer = trainer
         return trainer
+
+    def _new_trainer(self, p: dict[str, Any], rng: Any, batch_size: int) -> Trainer:
+        """A trainer for this estimator's network with the validated settings ``p``."""
+        return Trainer(
+            self._net,
+            self._loss(),
+            self._optimizer(p),
+            batch_size=batch_size,
+            max_iter=p["max_iter"],
+            tol=p["tol"],
+            n_iter_no_change=p["n_iter_no_change"],
+            early_stopping=p["early_stopping"],
+            shuffle=p["shuffle"],
+            alpha=p["alpha"],
+            learning_rate=p["learning_rate"] if p["solver"] == "sgd" else "constant",
+            learning_rate_init=p["learning_rate_init"],
+            power_t=p["power_t"],
+            rng=rng,
+        )
 
     def _rows_seen_by_epoch(self) -> int:
         return int(len(self._train_rows)) if self._train_rows is not None else self._n_rows

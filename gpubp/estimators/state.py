@@ -30,7 +30,7 @@ from ..backend import (
 )
 from ..errors import GpubpError
 from ..network import Sequential
-from ..train import History, Trainer
+from ..train import History
 
 #: The fitted attributes stored as JSON (the network and arrays are tensors).
 FITTED = (
@@ -197,22 +197,7 @@ def _import_trainer(est: Any, tensors: dict[str, Any], state: dict[str, Any]) ->
     est._train_rows = tensors.get("split.train")
     est._val_rows = tensors.get("split.val")
     est._n_rows = None
-    trainer = Trainer(
-        est._net,
-        est._loss(),
-        est._optimizer(p),
-        batch_size=1,  # set from the data when training continues
-        max_iter=p["max_iter"],
-        tol=p["tol"],
-        n_iter_no_change=p["n_iter_no_change"],
-        early_stopping=p["early_stopping"],
-        shuffle=p["shuffle"],
-        alpha=p["alpha"],
-        learning_rate=p["learning_rate"] if p["solver"] == "sgd" else "constant",
-        learning_rate_init=p["learning_rate_init"],
-        power_t=p["power_t"],
-        rng=host_rng(0),
-    )
+    trainer = est._new_trainer(p, host_rng(0), batch_size=1)  # the batch is set from the data when training goes on
     trainer.load_state_dict(tensors, state)
     est.history_ = trainer.history
     est._trainer = trainer
