@@ -555,3 +555,11 @@ def test_real_zip_bomb_in_little_memory(tmp_path):
     done = limited(REFUSE.format(path=str(path)), 1 << 30)
     assert done.returncode == 0, done.stderr
     assert "refused as a zip bomb" in done.stdout
+
+
+def test_builtin_rows_shard():
+    whole = load_dataset("xor", seed=1)
+    part = load_dataset("xor", seed=1, rows=(10, 20))
+    np.testing.assert_array_equal(part.X, whole.X[10:20])
+    assert part.where(0) == "xor: sample 10"
+    np.testing.assert_array_equal(load_features("xor", n_features=2, seed=1, rows=(10, 20)), whole.X[10:20])

@@ -81,8 +81,8 @@ def load_dataset(
             raise ParameterError("target", f"needs a CSV file with named columns, not the built-in {source!r}", target)
         ds = BUILTINS[source](seed)
         if rows is not None:
-            part = row_slice(source, rows, ds.n_samples)
-            ds.X, ds.y = ds.X[part], ds.y[part]
+            part, where = row_slice(source, rows, ds.n_samples), ds.where
+            ds.X, ds.y, ds.where = ds.X[part], ds.y[part], lambda i: where(i + part.start)
         return ds
     kind = file_kind(source)
     if kind == ".csv":
