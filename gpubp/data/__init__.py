@@ -1,4 +1,4 @@
-"""Data on the host: the bundled digits, three synthetic sets, and the user's CSV or .npz files.
+"""Data on the host: the bundled digits, three synthetic sets, and the user's CSV, .npz or .npy files.
 
 Everything here is NumPy (:data:`gpubp.backend.host`); moving arrays to a device
 happens in the estimators, once. A reader returns a :class:`Dataset` with the
@@ -6,7 +6,8 @@ target as the file holds it; :func:`decide_task` checks it against a task once,
 and the classifier encodes the labels. Every bad input raises
 :class:`~gpubp.errors.GpubpError` naming the file, row and column.
 
-One module per source: :mod:`.builtin`, :mod:`.csv_file`, :mod:`.npz_file`;
+One module per source: :mod:`.builtin`, :mod:`.csv_file` (with :mod:`.csv_text`,
+its exact reader), :mod:`.npz_file`, :mod:`.npy_file`;
 :mod:`.split` cuts train / validation / test parts.
 """
 
