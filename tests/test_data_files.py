@@ -565,3 +565,12 @@ def test_builtin_rows_shard():
     np.testing.assert_array_equal(part.X, whole.X[10:20])
     assert part.where(0) == "xor: sample 10"
     np.testing.assert_array_equal(load_features("xor", n_features=2, seed=1, rows=(10, 20)), whole.X[10:20])
+
+
+@pytest.mark.parametrize("name", ["a[1].csv", "star*.csv", "s3:x.csv", "~tilde.csv", "sp ace.csv"])
+def test_odd_file_names_are_names(tmp_path, engine, name, monkeypatch):
+    (tmp_path / "a1.csv").write_text("a,y\n9,9\n")  # what a[1].csv would match as a pattern
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, name, "a,y\n1,0\n2,1\n")
+    for given in (path, name):
+        assert load_dataset(given).X[:, 0].tolist() == [1, 2]

@@ -395,7 +395,8 @@ def _polars_frame(pl: Any, path: str, width: int, features: list[int]) -> Any:
     chosen = set(features)
     schema = {f"c{j}": pl.Float64 if j in chosen else pl.String for j in range(width)}
     return pl.read_csv(
-        path,
+        os.path.abspath(path),  # never a URL, nor a path from the home folder: this file
+        glob=False,  # a name with * or [ ] is a name, not a pattern
         has_header=False,
         skip_lines=1,
         schema=schema,
