@@ -183,7 +183,11 @@ BAD_CSV = [
     ("bad_quote.csv", 'a,y\n1,"0"x\n', ["row 2: not valid CSV"]),
     ("open_quote.csv", 'a,y\n1,"0\n2,1\n', ["row 2: not valid CSV"]),
     ("lone_cr.csv", "a,y\n1,c\rd\n", ["row 3 has 1 columns, expected 2"]),
-    ("latin1.csv", b"a,y\n1,0\ncaf\xe9,1\n", ["row 3: not UTF-8 text (byte 0xe9 at offset 11)"]),
+    (
+        "latin1.csv",
+        b"a,y\n1,0\ncaf\xe9,1\n",
+        ["row 3: not UTF-8 text (byte 0xe9 at offset 11); a CSV file must be UTF-8"],
+    ),
     ("cut_char.csv", b"a,y\n1,0\n2,\xc3", ["row 3: not UTF-8 text (byte 0xc3 at offset 10)"]),
     ("binary.csv", b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe", ["row 1", "not UTF-8 text", "byte 0x00 at offset 5"]),
     ("nul_late.csv", b"a,y\n1,0\n2,1\x00\n", ["row 3: binary data, not UTF-8 text (byte 0x00 at offset 11)"]),
@@ -286,7 +290,7 @@ def test_two_gigabytes_of_nul_bytes_are_refused_in_little_memory(tmp_path, engin
     done = limited(code, 1 << 30)  # a reader that held the file would need twice this
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"refused: {path}: row 1: binary data, not UTF-8 text (byte 0x00 at offset 0); " + (
-        "a CSV file must be UTF-8 text"
+        "a CSV file must be UTF-8"
     )
 
 
@@ -574,3 +578,17 @@ def test_odd_file_names_are_names(tmp_path, engine, name, monkeypatch):
     path = write(tmp_path, name, "a,y\n1,0\n2,1\n")
     for given in (path, name):
         assert load_dataset(given).X[:, 0].tolist() == [1, 2]
+
+
+@pytest.mark.skipif(not HAVE_POLARS, reason="polars is not installed: every file goes to the exact reader")
+def test_a_well_formed_file_never_reaches_the_exact_reader(tmp_path, monkeypatch):
+    """The fast reader must not quietly hand good files to the slow one (the benchmark would be the only witness)."""
+    monkeypatch.setattr(csv_file, "_exact", lambda *a, **k: pytest.fail("the exact reader was used"))
+    rows = "".join(f"{i * 0.5},{-i}.25,{i % 3}\r\n" for i in range(500))
+    for target_cells in ("", "cat"):
+        content = "\ufeffa,b,label\r\n" + rows.replace(",0\r\n", f",{target_cells or 0}\r\n") + "\r\n \n"
+        d = load_dataset(write(tmp_path, "good.csv", content))
+        assert d.X.shape == (500, 2)
+    assert load_dataset(write(tmp_path, "f.csv", "a,y\n1,0.5\n2,1e3\n")).y.dtype == np.float64
+    X = load_features(write(tmp_path, "p.csv", "b,label,a\n2,0,1\n4,1,3\n"), n_features=2, feature_names=["a", "b"])
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])

@@ -309,12 +309,29 @@ def _read(path: str, f: BinaryIO, choose: Chooser) -> Table:
     if extra < 0:
         raise GpubpError(f"{path}: no data rows, only the header row")
     try:
-        frame = _polars_frame(pl, path, len(header), features)
-    except Exception:  # a row polars cannot split: too many cells, bad UTF-8, a lone carriage return
+        fast = _fast(pl, path, f, header, features, target, data_start, extra)
+    except Exception:  # a row polars cannot split (too many cells, bad UTF-8, a lone CR), or an older polars
         return _exact(path, f, choose)
+    if isinstance(fast, Table):
+        return fast
+    return _exact(path, f, choose, fast)
+
+
+def _fast(
+    pl: Any,
+    path: str,
+    f: BinaryIO,
+    header: list[str],
+    features: list[int],
+    target: int | None,
+    data_start: int,
+    extra: int,
+) -> Table | _Resume | None:
+    """polars' reading of the file: the whole table, or where the exact reader must take over (None: from the start)."""
+    frame = _polars_frame(pl, path, len(header), features)
     n = frame.height - extra
     if n < 1 or not _all_blank(pl, frame.slice(n), features):
-        return _exact(path, f, choose)
+        return None
     if extra:
         frame = frame.head(n)
     chosen = set(features)
@@ -335,8 +352,7 @@ def _read(path: str, f: BinaryIO, choose: Chooser) -> Table:
     if stop == n:
         return Table(header, features, target, X, y)
     cells_t = [] if target is None else text[f"c{target}"].head(stop).to_list()
-    resume = _Resume(header, features, target, _line_offset(f, data_start, stop), stop + 2, X[:stop], cells_t)
-    return _exact(path, f, choose, resume)
+    return _Resume(header, features, target, _line_offset(f, data_start, stop), stop + 2, X[:stop], cells_t)
 
 
 def _polars() -> Any:

@@ -82,7 +82,7 @@ class _CheckedBytes(io.RawIOBase):
 
     def _refuse(self, data: bytes, at: int, what: str) -> None:
         row = self.line + data.count(b"\n", 0, max(at, 0))
-        raise GpubpError(f"{self.path}: row {row}: {what}; a CSV file must be UTF-8 text")
+        raise GpubpError(f"{self.path}: row {row}: {what}; a CSV file must be UTF-8")
 
 
 class Records:
