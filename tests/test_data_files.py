@@ -42,7 +42,7 @@ ENGINES = [
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The CSV reader under test: 'polars' (the fast path, falling back to exact) or 'exact' alone."""
     if request.param == "exact":
-        monkeypatch.setattr(csv_file, "_polars", lambda: None)
+        monkeypatch.setattr(csv_file, "polars", lambda: None)
     return request.param
 
 
@@ -238,13 +238,13 @@ def test_readers_agree_on_random_files(tmp_path, monkeypatch):
     """Hundreds of small odd files: the fast reader gives exactly what the exact reader gives, or its message."""
     rng = np.random.default_rng(20240611)
     path = str(tmp_path / "r.csv")
-    fast = csv_file._polars
+    fast = csv_file.polars
     for _ in range(400):
         content = random_csv(rng)
         pathlib.Path(path).write_bytes(content)
-        monkeypatch.setattr(csv_file, "_polars", fast)
+        monkeypatch.setattr(csv_file, "polars", fast)
         got = outcome(path)
-        monkeypatch.setattr(csv_file, "_polars", lambda: None)
+        monkeypatch.setattr(csv_file, "polars", lambda: None)
         want = outcome(path)
         assert got == want, content
 
@@ -286,7 +286,7 @@ def test_two_gigabytes_of_nul_bytes_are_refused_in_little_memory(tmp_path, engin
         f.truncate(2 << 30)  # sparse: 2 GiB of NUL bytes that take no disk
     code = REFUSE.format(path=str(path))
     if engine_name == "exact":
-        code = "import gpubp.data.csv_file as c; c._polars = lambda: None\n" + code
+        code = "import gpubp.data.csv_file as c; c.polars = lambda: None\n" + code
     done = limited(code, 1 << 30)  # a reader that held the file would need twice this
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"refused: {path}: row 1: binary data, not UTF-8 text (byte 0x00 at offset 0); " + (

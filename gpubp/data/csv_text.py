@@ -16,9 +16,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import math
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from ..backend import host
 from ..errors import GpubpError
 
 #: Bytes read at a time.
@@ -151,3 +153,42 @@ def first_line(path: str, f: BinaryIO) -> bytes | None:
                 return None
             return line
     return None
+
+
+# ----------------------------------------------------------------------------- what a cell means
+
+
+def number(cell: str) -> float | None:
+    """The cell as a float, or None if it is not a number."""
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def check_cell(path: str, row: int, name: str, cell: str, role: str) -> float:
+    """The cell as a finite float; otherwise an error naming its row and column."""
+    where = f"{path}: row {row}, column {name!r}"
+    if cell == "":
+        raise GpubpError(f"{where}: empty cell (every {role} must be a number)")
+    value = number(cell)
+    if value is None:
+        raise GpubpError(f"{where}: {cell!r} is not a number")
+    if not math.isfinite(value):
+        raise GpubpError(f"{where}: {cell!r} is not a finite number")
+    return value
+
+
+def target_values(cells: list[str]) -> tuple[Any, list[int]]:
+    """Distinct target cells typed once: (values, []) -- int64, float64 or text -- or (None, the bad ones)."""
+    cells = [cell.strip() for cell in cells]
+    values = [number(cell) for cell in cells]
+    bad = [i for i, (c, v) in enumerate(zip(cells, values, strict=True)) if c == "" or (v is not None and v - v != 0)]
+    if bad:
+        return None, bad
+    if any(value is None for value in values):
+        return host.asarray(cells, dtype=str), []
+    try:
+        return host.asarray([int(cell) for cell in cells], dtype=host.int64), []
+    except (ValueError, OverflowError):
+        return host.asarray(values, dtype=host.float64), []
