@@ -6,9 +6,10 @@ order is the one reported.
 
 Two readers, one meaning. :mod:`.csv_text` reads records exactly as Python's
 csv module does and words every error; it is the definition, and it is slow
-(about 40 s per GB). A well-formed numeric file -- no quotes, no blank rows
-but at the end -- goes through polars' CSV parser instead, in about half the
-time pandas takes and in memory close to the file's size. A row polars reads
+(about 30 s per GB on one core). A well-formed numeric file -- no quotes, no
+blank rows but at the end -- goes through polars' CSV parser instead
+(:mod:`.csv_fast`), in about the time ``pandas.read_csv`` takes and in memory
+close to the file's size (``benchmarks/load_data.py``). A row polars reads
 differently, or cannot read, is found (a null, a non-finite number, a quote),
 and the exact reader takes over from that row, so every result and every
 message is the exact reader's. Without polars installed, the exact reader
