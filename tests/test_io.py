@@ -486,3 +486,108 @@ def test_torch_save_is_refused_unexecuted(tmp_path: Path) -> None:
     torch.save({"w": torch.zeros(3), "evil": Plant(marker)}, path, _use_new_zipfile_serialization=False)
     refused(path, "not a safetensors file")
     assert not marker.exists()
+
+
+# -- judged from the header before anything is read ---------------------------------------
+
+
+def test_read_header_reads_no_tensor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpubp import io as gpubp_io
+
+    path = save(tmp_path / "m.safetensors")
+    monkeypatch.setattr(gpubp_io, "_read_tensor", lambda *a: pytest.fail("read_header read a tensor"))
+    infos, metadata = gpubp_io.read_header(path)
+    assert metadata == METADATA
+    assert infos["0.W"] == ("float32", (3, 2), 24) and infos["steps"].dtype == "int64"
+    assert infos["scalar"] == ("float64", (), 8) and infos["empty"].nbytes == 0
+    assert set(infos) == set(tensors())
+
+
+def test_allowed_dtypes_refuse_rather_than_cast(tmp_path: Path) -> None:
+    path = save(tmp_path / "m.safetensors", {"w": np.zeros(2, np.float32), "steps": np.arange(3)})
+    with pytest.raises(GpubpError, match="tensor 'steps' has dtype int64; expected float32, float64"):
+        load_model_file(path, allowed_dtypes={"float32", "float64"})
+    loaded, _ = load_model_file(path, allowed_dtypes=["float32", "int64"])
+    assert loaded["steps"].dtype == np.int64
+
+
+def test_duplicate_tensor_names_are_refused(tmp_path: Path) -> None:
+    entry = '{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}'
+    text = f'{{"x": {entry}, "x": {entry}, "__metadata__": {json.dumps(gpubp_header())}}}'.encode()
+    text += b" " * (-len(text) % 8)
+    path = tmp_path / "dup.safetensors"
+    path.write_bytes(len(text).to_bytes(8, "little") + text + b"\0" * 4)
+    refused(path, "not a safetensors file (the name 'x' appears twice in the header, which the format forbids)")
+
+
+@pytest.mark.parametrize(
+    ("entries", "body", "message"),
+    [
+        ({"a": ("F32", [2], [0, 8]), "b": ("F32", [2], [4, 12])}, 12, "tensor 'b' overlaps the tensor before it"),
+        ({"a": ("F32", [1], [0, 4]), "b": ("F32", [1], [8, 12])}, 12, "tensor 'b' leaves a gap before byte 8"),
+        ({"a": ("F32", [1], [4, 8])}, 8, "tensor 'a' leaves a gap before byte 4"),
+        ({"a": ("F32", [3], [0, 8])}, 8, "shape [3] of F32 needs 12 bytes, its data_offsets span 8"),
+        ({"a": ("F64", [10**9, 10**9], [0, 8])}, 8, "needs 8000000000000000000 bytes"),
+        ({"a": ("F32", [-1], [0, 0])}, 0, "shape [-1] is not a list of sizes"),
+        ({"a": ("F32", [True], [0, 4])}, 4, "is not a list of sizes"),
+        ({"a": ("F32", [1], [4, 0])}, 4, "is not a byte range"),
+        ({"a": ("F32", [1], [0, 4.0])}, 4, "is not a pair of byte offsets"),
+        ({"a": ("XX", [1], [0, 4])}, 4, "tensor 'a': unknown dtype 'XX'"),
+        ({"a": ("F32", [1], [0, 4])}, 12, "8 bytes after the last tensor"),
+        ({"a": ("F32", [1], [0, 4])}, 2, "truncated: "),
+    ],
+)
+def test_byte_ranges_are_checked(tmp_path: Path, entries: dict, body: int, message: str) -> None:
+    header = {name: {"dtype": d, "shape": s, "data_offsets": o} for name, (d, s, o) in entries.items()}
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(raw_file({**header, "__metadata__": gpubp_header()}, b"\0" * body))
+    refused(path, "not a safetensors file (", message)
+
+
+def test_a_multi_gigabyte_file_is_refused_from_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "huge.safetensors"
+    rows = 5 * 2**30 // 8
+    head = raw_file(
+        {"w": {"dtype": "F64", "shape": [rows], "data_offsets": [0, rows * 8]}, "__metadata__": gpubp_header()}
+    )
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(len(head) + rows * 8)  # sparse: 5 GiB that take no disk
+    assert refused(path, "GiB of tensors, more than the").endswith("GiB a model file may take here (max_bytes)")
+    small = save(tmp_path / "m.safetensors")
+    with pytest.raises(GpubpError, match="more than the 0.00 GiB a model file may take here"):
+        load_model_file(small, max_bytes=100)
+
+
+@pytest.mark.parametrize(
+    "header_text",
+    [
+        b"[" * 200_000 + b"]" * 200_000,  # nested too deep for json: RecursionError
+        b'{"a": ' * 100_000 + b"1" + b"}" * 100_000,
+        b'{"__metadata__": {"format": "gpubp-model", "format_version": "1", "gpubp": "' + b"[" * 100_000 + b'"}}',
+    ],
+    ids=["deep-list", "deep-object", "deep-metadata"],
+)
+def test_deeply_nested_json_is_a_gpubp_error(tmp_path: Path, header_text: bytes) -> None:
+    header_text += b" " * (-len(header_text) % 8)
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(len(header_text).to_bytes(8, "little") + header_text)
+    with pytest.raises(GpubpError) as info:
+        load_model_file(path)
+    assert type(info.value) is GpubpError and str(path) in str(info.value)
+
+
+def test_header_larger_than_the_cap_is_not_read(tmp_path: Path) -> None:
+    from gpubp.io import MAX_HEADER_BYTES
+
+    path = tmp_path / "big-header.safetensors"
+    with open(path, "wb") as f:
+        f.write((MAX_HEADER_BYTES + 8).to_bytes(8, "little"))
+        f.truncate(MAX_HEADER_BYTES + 64)
+    refused(path, f"a header of {MAX_HEADER_BYTES + 8} bytes; a model file's is at most {MAX_HEADER_BYTES}")
+
+
+def test_duplicate_keys_in_gpubp_metadata(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    safetensors.numpy.save_file({"x": np.zeros(2)}, path, metadata=gpubp_header(gpubp='{"a": 1, "a": 2}'))
+    refused(path, "model metadata names 'a' twice")

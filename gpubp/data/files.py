@@ -1,24 +1,28 @@
-"""What every reader needs: telling a data file's kind, opening it, and naming columns in messages."""
+"""What every reader needs: telling a data file's kind, opening it, choosing rows, sizing memory, naming columns."""
 
 from __future__ import annotations
 
+import operator
 import os
 from typing import Any, BinaryIO
 
-from ..errors import GpubpError
+from ..errors import GpubpError, ParameterError
+from ..io import available_memory as available_memory  # one place asks the system
 
 #: Built-in data sets, accepted by name as a source.
 SOURCES: tuple[str, ...] = ("digits", "xor", "spirals", "sine")
 
 #: File types a source may be.
-SUFFIXES: tuple[str, ...] = (".csv", ".npz")
+SUFFIXES: tuple[str, ...] = (".csv", ".npz", ".npy")
+
+_KINDS = "a .csv, .npz or .npy file"
 
 
 def file_kind(path: str) -> str:
-    """'.csv' or '.npz' for an existing regular file; otherwise the error saying what ``path`` is."""
+    """'.csv', '.npz' or '.npy' for an existing regular file; otherwise the error saying what ``path`` is."""
     suffix = os.path.splitext(path)[1].lower()
     if os.path.isdir(path):
-        raise GpubpError(f"{path}: is a directory, not a .csv or .npz file")
+        raise GpubpError(f"{path}: is a directory, not {_KINDS}")
     if os.path.islink(path) and not os.path.exists(path):  # a dangling link, or a loop of links
         try:
             os.stat(path)
@@ -26,14 +30,13 @@ def file_kind(path: str) -> str:
             raise GpubpError(f"{path}: a symbolic link that leads nowhere ({exc.strerror or exc})") from None
     if suffix not in SUFFIXES:
         if os.path.exists(path):
-            raise GpubpError(f"{path}: unsupported file type {suffix or '(no extension)'} (expected .csv or .npz)")
-        raise GpubpError(
-            f"unknown data source {path!r}: choose {', '.join(SOURCES)}, or give a path to a .csv or .npz file"
-        )
+            shown = suffix or "(no extension)"
+            raise GpubpError(f"{path}: unsupported file type {shown} (expected .csv, .npz or .npy)")
+        raise GpubpError(f"unknown data source {path!r}: choose {', '.join(SOURCES)}, or give a path to {_KINDS}")
     if not os.path.exists(path):
         raise GpubpError(f"{path}: no such file")
     if not os.path.isfile(path):  # a FIFO or a device would be read forever, or never
-        raise GpubpError(f"{path}: not a regular file (a pipe or a device?); give a .csv or .npz file")
+        raise GpubpError(f"{path}: not a regular file (a pipe or a device?); give {_KINDS}")
     return suffix
 
 
@@ -47,6 +50,33 @@ def open_binary(path: str) -> BinaryIO:
         raise GpubpError(f"{path}: is a directory, not a file") from None
     except OSError as exc:
         raise GpubpError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def check_rows(rows: Any) -> tuple[int, int] | None:
+    """``rows`` as a pair of ints ``(start, stop)`` with ``0 <= start <= stop``, or None; else a ParameterError."""
+    if rows is None:
+        return None
+    try:
+        start, stop = rows
+        if isinstance(start, bool) or isinstance(stop, bool):
+            raise TypeError
+        start, stop = operator.index(start), operator.index(stop)
+    except (TypeError, ValueError):
+        raise ParameterError("rows", "must be a pair (start, stop) of whole numbers", rows) from None
+    if not 0 <= start <= stop:
+        raise ParameterError("rows", "must be (start, stop) with 0 <= start <= stop", rows)
+    return start, stop
+
+
+def row_slice(source: str, rows: Any, n: int) -> slice:
+    """The slice of ``n`` data rows that ``rows = (start, stop)`` selects (stop past the end means to the end).
+
+    Raises ParameterError for a malformed ``rows``, GpubpError when it selects no row.
+    """
+    start, stop = check_rows(rows) or (0, n)
+    if start >= n or start == stop:
+        raise GpubpError(f"{source}: rows ({start}, {stop}) selects none of its {n} data rows")
+    return slice(start, min(stop, n))
 
 
 def listing(names: list[Any], limit: int = 20) -> str:

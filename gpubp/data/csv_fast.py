@@ -1,0 +1,218 @@
+"""The fast CSV reader: polars' parser for well-formed numeric files, checked row by row against the exact one.
+
+polars reads every data row (quotes off, features as Float64 with unreadable
+cells null, other columns as text); then every row it may have read
+differently from Python's csv module -- a null, a non-finite number, a quote,
+a NUL or a carriage return in a text cell, a target cell the exact reader
+would refuse -- is found, and the first such row is where :mod:`.csv_file`
+hands over to the exact reader. Rows before it are the exact reader's rows:
+polars' numbers are Python's (both round correctly), and its integers too.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ..backend import host
+from ..errors import GpubpError
+from .csv_text import BLOCK, BOM, blank, target_values
+
+
+@dataclass
+class Resume:
+    """Where the exact reader takes over: rows before ``row`` are read and were good."""
+
+    header: list[str]
+    features: list[int]
+    target: int | None
+    offset: int  # the byte where file row ``row`` starts
+    row: int
+    X: Any
+    cells_t: list[str]
+
+
+def read_fast(
+    pl: Any, path: str, f: BinaryIO, header: list[str], features: list[int], target: int | None, data_start: int
+) -> tuple[Any, Any] | Resume | None:
+    """polars' reading of the data rows (from byte ``data_start``, after a one-line header).
+
+    Returns ``(X, y)`` for the whole file, or where the exact reader must take
+    over: a :class:`Resume`, or None (from the start).
+
+    Raises
+    ------
+    GpubpError
+        The file has no data rows.
+    """
+    extra = _trailing_rows(f, data_start)
+    if extra is None:
+        return None
+    if extra < 0:
+        raise GpubpError(f"{path}: no data rows, only the header row")
+    try:
+        return _fast(pl, path, f, header, features, target, data_start, extra)
+    except Exception:  # a row polars cannot split (too many cells, bad UTF-8, a lone CR), or an older polars
+        return None
+
+
+def polars() -> Any:
+    """The polars module, or None where it is not installed."""
+    try:
+        import polars
+    except ImportError:
+        return None
+    return polars
+
+
+def header_of(line: bytes) -> list[str] | None:
+    """The header cells if the first line is one complete record on its own; else None."""
+    text = line.decode("utf-8").removeprefix(BOM.decode("utf-8"))
+    try:
+        records = list(csv.reader([text], skipinitialspace=True, strict=True))
+    except csv.Error:
+        return None
+    if len(records) != 1 or blank(records[0]) or "\r" in text.rstrip("\r\n") or text.endswith("\r\r\n"):
+        return None
+    return [cell.strip() for cell in records[0]]
+
+
+def _fast(
+    pl: Any,
+    path: str,
+    f: BinaryIO,
+    header: list[str],
+    features: list[int],
+    target: int | None,
+    data_start: int,
+    extra: int,
+) -> tuple[Any, Any] | Resume | None:
+    """polars' reading, checked: see :func:`read_fast`."""
+    frame = _polars_frame(pl, path, len(header), features)
+    n = frame.height - extra
+    if n < 1 or not _all_blank(pl, frame.slice(n), features):
+        return None
+    if extra:
+        frame = frame.head(n)
+    chosen = set(features)
+    text = {c: frame.drop_in_place(c) for c in [f"c{j}" for j in range(len(header)) if j not in chosen]}
+    if features != sorted(chosen):  # in place above: cheap however wide the frame; selecting is not
+        frame = frame.select([f"c{j}" for j in features])
+    X = frame.to_numpy(order="c")  # (n, len(features)); nulls are NaN
+    del frame
+    finite = host.isfinite(X).all(axis=1)
+    stop = n if finite.all() else int(host.argmin(finite))
+    for column in text.values():  # a quote, a NUL or a carriage return: leave the row to the exact reader
+        odd = column.is_null() | column.str.contains('["\x00\r]')
+        stop = min(stop, int(odd.arg_true()[0])) if odd.any() else stop
+    y = None
+    if target is not None:
+        y, bad = _fast_target(pl, text[f"c{target}"].head(stop))
+        stop = stop if bad is None else bad
+    if stop == n:
+        return X, y
+    cells_t = [] if target is None else text[f"c{target}"].head(stop).to_list()
+    return Resume(header, features, target, _line_offset(f, data_start, stop), stop + 2, X[:stop], cells_t)
+
+
+def _trailing_rows(f: BinaryIO, data_start: int) -> int | None:
+    """How many blank rows polars reads after the last data row; -1 if there are no data rows; None if odd.
+
+    Only the file's whitespace tail is read (backwards, from the end).
+    """
+    end = f.seek(0, os.SEEK_END)
+    size = end
+    while end > data_start:
+        start = max(data_start, end - BLOCK)
+        f.seek(start)
+        kept = len(f.read(end - start).rstrip())
+        if kept:
+            end = start + kept
+            break
+        end = start
+    else:
+        return -1
+    f.seek(end)
+    tail = f.read(size - end)
+    cut = tail.find(b"\n")
+    if cut < 0:
+        return 0
+    rest = tail[cut + 1 :]
+    if rest.translate(None, b" \t\r\n") or b"\r" in rest.replace(b"\r\n", b""):
+        return None  # a vertical tab, a form feed or a lone carriage return: leave it to the exact reader
+    return rest.count(b"\n") + (1 if rest and not rest.endswith(b"\n") else 0)
+
+
+def _polars_frame(pl: Any, path: str, width: int, features: list[int]) -> Any:
+    """Every data row as polars reads it: features Float64 (null where unreadable), other columns text."""
+    chosen = set(features)
+    schema = {f"c{j}": pl.Float64 if j in chosen else pl.String for j in range(width)}
+    return pl.read_csv(
+        os.path.abspath(path),  # never a URL, nor a path from the home folder: this file
+        glob=False,  # a name with * or [ ] is a name, not a pattern
+        has_header=False,
+        skip_lines=1,
+        schema=schema,
+        quote_char=None,
+        ignore_errors=True,
+        comment_prefix=None,
+        null_values=None,
+        raise_if_empty=False,
+        truncate_ragged_lines=False,
+        try_parse_dates=False,
+        decimal_comma=False,
+        encoding="utf8",
+        low_memory=False,
+    )
+
+
+def _all_blank(pl: Any, rows: Any, features: list[int]) -> bool:
+    """Whether each of these rows (read from blank lines) is null in every feature and blank in every other column."""
+    if rows.height == 0:
+        return True
+    chosen = set(features)
+    empty = [
+        pl.col(c).is_null() if j in chosen else pl.col(c).is_null() | (pl.col(c).str.strip_chars(" \t") == "")
+        for j, c in enumerate(rows.columns)
+    ]
+    return bool(rows.select(pl.all_horizontal(empty).all()).item())
+
+
+def _fast_target(pl: Any, s: Any) -> tuple[Any, int | None]:
+    """The target column typed exactly as the exact reader types it, or (None, the first row it must read)."""
+    ints = s.cast(pl.Int64, strict=False)  # polars' integers are Python's, with the same values
+    if ints.null_count() == 0:
+        return ints.to_numpy(), None
+    floats = s.cast(pl.Float64, strict=False)  # and so are its floats
+    if floats.null_count() == 0 and floats.is_finite().all():
+        for cell in s.filter(ints.is_null()):  # one cell Python's int() refuses makes the column float64
+            try:
+                int(cell.strip())
+            except ValueError:
+                return floats.to_numpy(), None
+    distinct = s.unique().sort()
+    codes = distinct.search_sorted(s).to_numpy()  # each row's index among the distinct cells
+    values, bad = target_values(distinct.to_list())
+    if bad:
+        return None, int(host.flatnonzero(host.isin(codes, bad))[0])
+    return values[codes], None
+
+
+def _line_offset(f: BinaryIO, start: int, lines: int) -> int:
+    """The byte offset where line ``lines`` (0-based) after byte ``start`` begins."""
+    f.seek(start)
+    offset = start
+    while lines:
+        block = f.read(8 * BLOCK)
+        count = block.count(b"\n")
+        if count < lines:
+            lines -= count
+            offset += len(block)
+            continue
+        at = -1
+        for _ in range(lines):
+            at = block.index(b"\n", at + 1)
+        return offset + at + 1
+    return offset
