@@ -287,7 +287,9 @@ BAD_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize(("settings", "message"), BAD_SETTINGS, ids=[m.split(":")[0].split("=")[0] for _, m in BAD_SETTINGS])
+@pytest.mark.parametrize(
+    ("settings", "message"), BAD_SETTINGS, ids=[m.split(":")[0].split("=")[0] for _, m in BAD_SETTINGS]
+)
 def test_bad_settings_leave_the_old_file(tmp_path: Path, settings: dict[str, Any], message: str) -> None:
     path = tmp_path / "model.onnx"
     path.write_bytes(b"old")
