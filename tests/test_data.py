@@ -303,7 +303,7 @@ def test_first_bad_cell_in_reading_order(tmp_path):
 
 
 def test_unknown_source_lists_the_choices():
-    raises_one_line("'mnist'", "digits, xor, spirals, sine", ".csv or .npz", call=load_dataset, source="mnist")
+    raises_one_line("'mnist'", "digits, xor, spirals, sine", ".csv, .npz or .npy", call=load_dataset, source="mnist")
 
 
 def test_missing_files(tmp_path):

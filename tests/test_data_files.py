@@ -208,7 +208,7 @@ def test_first_bad_cell_in_reading_order(tmp_path, engine):
 
 def test_missing_target_column_is_a_parameter_error(tmp_path, engine):
     path = write(tmp_path, "t.csv", "a,b,y\n1,2,3\n")
-    with pytest.raises(ParameterError, match="target is not a column of .*columns: a, b, y"):
+    with pytest.raises(ParameterError, match="target='label': not a column of .*columns: a, b, y"):
         load_dataset(path, target="label")
 
 
