@@ -10,8 +10,10 @@ a loss plot), and resumes an interrupted run from its checkpoint.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import stat
 import sys
 import time
 import warnings
@@ -25,6 +27,7 @@ from ..data import Split, decide_task, load_dataset, split_indices
 from ..errors import GpubpError, ParameterError, TrainingDiverged
 from ..estimators import FitHooks, MLPClassifier, MLPRegressor
 from ..estimators.base import BaseMLP
+from ..estimators.state import check_resumable
 from ..persist import load
 from ..plot import PLOT_HINT, plot_losses
 from ..settings import check, validate
@@ -36,27 +39,38 @@ from .runs import (
     PLOT_FILE,
     MetricsLog,
     Progress,
-    Stop,
+    RunDir,
+    WriteFailed,
+    claim_run_dir,
+    emit,
     make_run_dir,
-    remove_run_dir,
+    reason,
     write_text,
 )
+from .stop import Interrupted, Stop
 
 
 class Say:
-    """The command's progress lines: on stdout, or stderr with --json; held until an epoch runs with --json."""
+    """The command's progress lines: on stdout, or stderr with --json; held until an epoch runs with --json.
+
+    A line that cannot be written to stdout (a full disk, a closed pipe) is a
+    :class:`WriteFailed`; on stderr it is dropped (nowhere is left to say so).
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.quiet, self.held = args.quiet, [] if args.json else None
-        self.stream = sys.stderr if args.json else sys.stdout
+        self.to_stderr = bool(args.json)
 
     def __call__(self, message: str) -> None:
         if self.quiet:
             return
         if self.held is not None:
             self.held.append(message)
+        elif self.to_stderr:
+            with contextlib.suppress(OSError):
+                print(message, file=sys.stderr, flush=True)
         else:
-            print(message, file=self.stream, flush=True)
+            emit(message + "\n")
 
     def release(self) -> None:
         """An epoch ran, so the input was good: say what was held."""
@@ -106,7 +120,6 @@ def new_run(args: argparse.Namespace, say: Say) -> dict[str, Any]:
         ds.n_samples, validation_fraction=0.0, test_fraction=command["test_fraction"], seed=seed,
         y=y if task == "classify" else None,
     )  # fmt: skip
-    run_dir, created = make_run_dir(args.out)
     data = {
         "source": ds.source,
         "target": ds.target_name,
@@ -117,7 +130,8 @@ def new_run(args: argparse.Namespace, say: Say) -> dict[str, Any]:
         "features": ds.feature_names,  # predict and evaluate take a CSV file's columns by these names
         "command": command,
     }
-    return {"est": est, "ds": ds, "y": y, "split": split, "run_dir": run_dir, "created": created, "data": data}
+    run_dir = make_run_dir(args.out)  # claimed last: a run refused above leaves nothing behind
+    return {"est": est, "ds": ds, "y": y, "split": split, "dir": run_dir, "data": data, "saved": None}
 
 
 def check_command(name: str, value: Any) -> None:
@@ -130,47 +144,109 @@ def check_command(name: str, value: Any) -> None:
 
 
 def resumed_run(args: argparse.Namespace, say: Say) -> dict[str, Any]:
-    """A run continued from ``--resume DIR``: its checkpoint holds the settings, the split and the training state."""
-    run_dir = args.resume
-    path = os.path.join(run_dir, CHECKPOINT_FILE)
+    """A run continued from ``--resume DIR``: its checkpoint holds the settings, the split and the training state.
+
+    The folder is claimed (locked) before anything is read, so a run another
+    process is still training is refused.
+    """
     if args.out is not None:
-        raise GpubpError(f"--out {args.out}: a resumed run stays in its folder ({run_dir}); drop --out")
-    if not os.path.isdir(run_dir):
-        raise GpubpError(f"--resume {run_dir}: no such run folder")
-    if not os.path.isfile(path):
-        raise GpubpError(
-            f"--resume {run_dir}: no {CHECKPOINT_FILE} there (the run finished, or stopped before its first epoch)"
-        )
+        raise GpubpError(f"--out {args.out}: a resumed run stays in its folder ({args.resume}); drop --out")
+    run_dir = claim_run_dir(args.resume)
+    try:
+        return _resume(args, say, run_dir)
+    except BaseException:
+        run_dir.release()
+        raise
+
+
+def _resume(args: argparse.Namespace, say: Say, run_dir: RunDir) -> dict[str, Any]:
+    path = run_dir.file(CHECKPOINT_FILE)
+    problem = _checkpoint_problem(run_dir)
+    if problem:
+        raise GpubpError(f"--resume {run_dir.path}: {problem}")
     flags = given(args)
     est = load(path, backend=flags.get("backend"), device=flags.get("device"))
     data = est.metadata_.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("command"), dict):
         raise GpubpError(f"{path}: not a gpubp train checkpoint (no record of its data)")
-    _refuse_changes(run_dir, flags, est, data["command"])
+    _refuse_changes(run_dir.path, flags, est, data["command"])
     if "_trainer" not in est.__dict__:
         raise GpubpError(f"{path}: not a gpubp training checkpoint (it holds no training state)")
     _say_backend(est, say)
-    ds = load_dataset(data["source"], target=data["target"] if data["source"].lower().endswith(".csv") else None,
-                      seed=data["seed"])  # fmt: skip
-    if ds.n_samples != data["n_samples"]:
+    source, target = data.get("source"), data.get("target")
+    if not isinstance(source, str) or not isinstance(target, (str, type(None))) or type(data.get("seed")) is not int:
+        raise GpubpError(f"{path}: damaged checkpoint: 'data' does not name a data source, target and seed")
+    if data.get("task") != ("classify" if isinstance(est, MLPClassifier) else "regress"):
+        task = data.get("task")
+        raise GpubpError(f"{path}: damaged checkpoint: 'data' task {task!r} does not suit {type(est).__name__}")
+    ds = load_dataset(source, target=target if source.lower().endswith(".csv") else None, seed=data["seed"])
+    if ds.n_samples != data.get("n_samples"):
         raise GpubpError(
-            f"--resume {run_dir}: {data['source']} now has {ds.n_samples} rows, "
-            f"the run was started on {data['n_samples']}"
+            f"--resume {run_dir.path}: {source} now has {ds.n_samples} rows, "
+            f"the run was started on {data.get('n_samples')}"
         )
-    _, y = decide_task(ds, data["task"])
+    _, y = decide_task(ds, data.get("task"))
     try:
-        split = Split.from_dict(data["split"], n=ds.n_samples)
+        split = Split.from_dict(data.get("split"), n=ds.n_samples)
+        _check_resumable(est, split, ds.n_samples, ds.X.shape[1])
     except GpubpError as exc:
         raise GpubpError(f"{path}: {exc}") from None
     history = est.history_.epochs
     part = est._trainer.partial
     say(
-        f"resuming {run_dir} after epoch {len(history)}"
+        f"resuming {run_dir.path} after epoch {len(history)}"
         + (f", step {part['steps']} of epoch {len(history) + 1}" if part else "")
     )
     lines = "".join(json.dumps(record) + "\n" for record in history)
-    write_text(os.path.join(run_dir, METRICS_FILE), lines, flag="--resume")  # drop epochs the checkpoint lacks
-    return {"est": est, "ds": ds, "y": y, "split": split, "run_dir": run_dir, "created": None, "data": data}
+    write_text(run_dir.file(METRICS_FILE), lines, flag="--resume")  # drop epochs the checkpoint lacks
+    saved = (len(history), bool(est._trainer.history.stopped))
+    return {"est": est, "ds": ds, "y": y, "split": split, "dir": run_dir, "data": data, "saved": saved}
+
+
+def _checkpoint_problem(run_dir: RunDir) -> str | None:
+    """Why the run folder's checkpoint cannot be resumed, in the words of what is there; None if it may be."""
+    path = run_dir.file(CHECKPOINT_FILE)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"{path} is a symbolic link to {os.readlink(path)}, which does not exist"
+        if os.path.lexists(run_dir.file(MODEL_FILE)):
+            return f"the run finished (its result is {run_dir.file(MODEL_FILE)}); there is no checkpoint to resume"
+        return f"no {CHECKPOINT_FILE} there (the run stopped before its first epoch ended, or this is no run folder)"
+    except OSError as exc:
+        return f"cannot read {path} ({reason(exc)})"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder, not a checkpoint file"
+    if not stat.S_ISREG(mode):
+        return f"{path} is not a regular file, so not a checkpoint"
+    return None
+
+
+def _check_resumable(est: BaseMLP, split: Split, n_samples: int, n_features: int) -> None:
+    """The checkpoint against the data it continues on: the split, the features, the step count."""
+    every = host.sort(host.concatenate([split.train, split.val, split.test]))
+    if not host.array_equal(every, host.arange(n_samples)):
+        raise GpubpError(f"damaged checkpoint: its split does not cover the {n_samples} rows of the data once each")
+    if n_features != est.n_features_in_:
+        raise GpubpError(f"the data now has {n_features} features, the run was trained on {est.n_features_in_}")
+    check_resumable(est, len(split.train) + len(split.val))
+    trainer = est._trainer
+    records = trainer.history.epochs
+    if all("steps" in r for r in records):  # the command never warm-starts: every step is in the history
+        done = sum(r["steps"] for r in records) + (trainer.partial["steps"] if trainer.partial else 0)
+        if trainer.optimizer.steps != done:
+            raise GpubpError(
+                f"damaged checkpoint: 'optimizer_steps' is {trainer.optimizer.steps}, the history records {done} steps"
+            )
+    n_train = len(est._train_rows) if est._train_rows is not None else len(split.train) + len(split.val)
+    if trainer.samples_seen != len(records) * n_train:
+        raise GpubpError(
+            f"damaged checkpoint: 'samples_seen' is {trainer.samples_seen}, but {len(records)} epochs of {n_train} "
+            f"rows make {len(records) * n_train}"
+        )
+    if len(records) > est.max_iter:
+        raise GpubpError(f"damaged checkpoint: {len(records)} epochs recorded, more than max_iter {est.max_iter}")
 
 
 def _refuse_changes(run_dir: str, flags: dict[str, Any], est: BaseMLP, command: dict[str, Any]) -> None:
@@ -202,10 +278,30 @@ def _text(value: Any) -> str:
 
 
 def train(args: argparse.Namespace) -> int:
-    """``gpubp train``: load data, split, fit (checkpointing every epoch), evaluate on the test part, save."""
+    """``gpubp train``: load data, split, fit (checkpointing every epoch), save, evaluate on the test part."""
     say = Say(args)
-    run = resumed_run(args, say) if args.resume else new_run(args, say)
-    est, ds, y, split, run_dir = run["est"], run["ds"], run["y"], run["split"], run["run_dir"]
+    with Stop() as stop:
+        try:
+            run = resumed_run(args, say) if args.resume is not None else new_run(args, say)
+        except Interrupted as exc:
+            _tell(_stopped_early(args, exc))
+            return exc.exit_code
+        try:
+            return _train(args, say, stop, run)
+        except Interrupted as exc:
+            _tell(_stopped(run, exc))
+            return exc.exit_code
+        except WriteFailed as exc:
+            raise WriteFailed(f"{exc}; {_kept(run)}") from None
+        except GpubpError:
+            _kept(run)  # nothing worth keeping: leave no half-written run
+            raise
+        finally:
+            run["dir"].release()
+
+
+def _train(args: argparse.Namespace, say: Say, stop: Stop, run: dict[str, Any]) -> int:
+    est, ds, y, split, run_dir = run["est"], run["ds"], run["y"], run["split"], run["dir"]
     fit_rows = split.train if len(split.val) == 0 else host.sort(host.concatenate([split.train, split.val]))
     n_val = _validation_size(est, len(fit_rows))
     say(
@@ -213,30 +309,33 @@ def train(args: argparse.Namespace) -> int:
         + (f"{len(host.unique(y))} classes" if isinstance(est, MLPClassifier) else "regression")
         + f"); split {len(fit_rows) - n_val}/{n_val}/{len(split.test)} train/val/test"
     )
-    model_path = os.path.join(run_dir, MODEL_FILE)
-    checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
+    model_path, checkpoint_path = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
     extra = {"data": run["data"]}
-    if not args.resume:
-        write_text(os.path.join(run_dir, METRICS_FILE), "", flag="--out")
-    progress = Progress(est.max_iter, len(est.history_.epochs) if args.resume else 0) if _bar(args) else None
-    callbacks: list[Callable[[dict[str, Any]], Any]] = [MetricsLog(os.path.join(run_dir, METRICS_FILE), say.release)]
+    if args.resume is None:
+        write_text(run_dir.file(METRICS_FILE), "", flag="--out")
+    progress = (
+        Progress(est.max_iter, len(est.history_.epochs) if args.resume is not None else 0) if _bar(args) else None
+    )
+    callbacks: list[Callable[[dict[str, Any]], Any]] = [MetricsLog(run_dir.file(METRICS_FILE), say.release)]
     if progress is not None:
         callbacks.append(progress)
     t0 = time.perf_counter()
     try:
-        with Stop() as stop, warnings.catch_warnings():
+        # lbfgs polls no flag and keeps no checkpoint: a signal stops it at once
+        deferred = stop.deferred() if est.solver != "lbfgs" else contextlib.nullcontext()
+        with deferred, warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # "stopped: max_epochs" says it
             hooks = FitHooks(
                 callbacks=callbacks,
                 should_stop=stop.is_set,
-                on_epoch_end=lambda e: e.save(checkpoint_path, extra=extra, checkpoint=True),
-                resume=bool(args.resume),
+                on_epoch_end=_checkpointer(run, checkpoint_path, extra),
+                resume=args.resume is not None,
             )
             try:
                 est.fit(ds.X[fit_rows], y[fit_rows], hooks=hooks)
             except TrainingDiverged as exc:
                 if est.__dict__.get("_trainer") is not None and est._trainer.history.best_epoch > 0:
-                    est.save(model_path, extra=extra)
+                    _save_model(est, model_path, extra)
                     best = est._trainer.history.best_epoch
                     raise TrainingDiverged(
                         f"{exc}; the best model so far (epoch {best}) is kept in {model_path}",
@@ -244,30 +343,25 @@ def train(args: argparse.Namespace) -> int:
                         step=exc.step,
                     ) from None
                 raise
-    except GpubpError:
-        if not os.path.exists(model_path) and not os.path.exists(checkpoint_path):
-            remove_run_dir(run_dir, run["created"])  # nothing worth keeping: leave no half-written run
-        raise
     finally:
         if progress is not None:
             progress.close()
+    if stop.is_set():  # the step finished and the checkpoint is saved (or a signal came after the last step)
+        raise stop.interrupted()
     seconds = time.perf_counter() - t0
     say.release()
     history = est.history_
-    if history.stopped == "interrupted":
-        print(
-            f"gpubp: interrupted in epoch {len(history.epochs) + 1}; checkpoint saved in {checkpoint_path}; "
-            f"resume with: gpubp train --resume {run_dir}",
-            file=sys.stderr,
-        )
-        return stop.exit_code
     if est.solver == "lbfgs":
-        write_text(os.path.join(run_dir, METRICS_FILE), "".join(json.dumps(r) + "\n" for r in history.epochs))
-    test = est.evaluate(ds.X[split.test], y[split.test]) if len(split.test) else None
-    est.save(model_path, extra=extra)
-    if os.path.exists(checkpoint_path):
+        write_text(run_dir.file(METRICS_FILE), "".join(json.dumps(r) + "\n" for r in history.epochs))
+    _save_model(est, model_path, extra)
+    with contextlib.suppress(OSError):
         os.remove(checkpoint_path)  # the run is complete: model.safetensors is its result
-    if not plot_losses(history, os.path.join(run_dir, PLOT_FILE)):
+    test = est.evaluate(ds.X[split.test], y[split.test]) if len(split.test) else None
+    try:
+        drawn = plot_losses(history, run_dir.file(PLOT_FILE))
+    except GpubpError as exc:
+        raise WriteFailed(str(exc)) from None
+    if not drawn:
         say(f"no loss plot: matplotlib is not installed ({PLOT_HINT})")
     summary = {
         "backend": est._backend.name,
@@ -279,7 +373,7 @@ def train(args: argparse.Namespace) -> int:
         "best_epoch": history.best_epoch,
         "stopped": history.stopped,
         "seconds": round(seconds, 3),
-        "run_dir": run_dir,
+        "run_dir": run_dir.path,
         "model_path": model_path,
         "n_train": len(fit_rows) - n_val,
         "n_val": n_val,
@@ -287,7 +381,7 @@ def train(args: argparse.Namespace) -> int:
         "test": test,
     }
     if args.json:
-        print(json.dumps(summary))
+        emit(json.dumps(summary) + "\n")
     else:
         say(
             f"trained {len(history.epochs)} epochs in {seconds:.2f} s "
@@ -296,6 +390,69 @@ def train(args: argparse.Namespace) -> int:
         say(f"test: {format_metrics(test)} on {len(split.test)} samples")
         say(f"model: {model_path}")
     return 0
+
+
+def _checkpointer(run: dict[str, Any], path: str, extra: dict[str, Any]) -> Callable[[BaseMLP], None]:
+    """on_epoch_end: write the checkpoint, and remember what it holds (for messages about what is saved)."""
+
+    def save(est: BaseMLP) -> None:
+        try:
+            est.save(path, extra=extra, checkpoint=True)
+        except GpubpError as exc:
+            raise WriteFailed(str(exc)) from None
+        history = est._trainer.history
+        run["saved"] = (len(history.epochs), history.stopped not in ("", "interrupted"))
+
+    return save
+
+
+def _save_model(est: BaseMLP, path: str, extra: dict[str, Any]) -> None:
+    try:
+        est.save(path, extra=extra)
+    except GpubpError as exc:
+        raise WriteFailed(str(exc)) from None
+
+
+def _kept(run: dict[str, Any]) -> str:
+    """What the run has on disk, in words; a run with nothing on disk has its folder removed."""
+    run_dir = run["dir"]
+    model, checkpoint = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
+    if os.path.exists(model):
+        return f"the model is saved in {model}"
+    if run["saved"] is not None and os.path.exists(checkpoint):
+        epochs, over = run["saved"]
+        what = "the finished training" if over else f"epoch {epochs}" if epochs else "the first steps"
+        return f"the checkpoint of {what} is kept in {checkpoint}; resume with: gpubp train --resume {run_dir.path}"
+    run_dir.remove()
+    return "nothing was saved"
+
+
+def _stopped(run: dict[str, Any], exc: Interrupted) -> str:
+    """The line that says a signal stopped the run, and what it left."""
+    run_dir = run["dir"]
+    model, checkpoint = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
+    if os.path.exists(model):
+        return f"gpubp: {exc.what} after the model was saved in {model}"
+    if run["saved"] is not None and os.path.exists(checkpoint):
+        epochs, over = run["saved"]
+        where = "after the last epoch, before the model was written" if over else f"in epoch {epochs + 1}"
+        resume = f"resume with: gpubp train --resume {run_dir.path}"
+        return f"gpubp: {exc.what} {where}; checkpoint saved in {checkpoint}; {resume}"
+    run_dir.remove()
+    return f"gpubp: {exc.what} before the first epoch ended; nothing was saved"
+
+
+def _stopped_early(args: argparse.Namespace, exc: Interrupted) -> str:
+    """The line for a signal before training started: nothing was made, or the checkpoint is as it was."""
+    if args.resume is not None and os.path.isfile(os.path.join(args.resume, CHECKPOINT_FILE)):
+        resume = f"resume with: gpubp train --resume {args.resume}"
+        return f"gpubp: {exc.what} before training resumed; the checkpoint is as it was; {resume}"
+    return f"gpubp: {exc.what} before training started; nothing was saved"
+
+
+def _tell(line: str) -> None:
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _validation_size(est: BaseMLP, n: int) -> int:

@@ -15,7 +15,7 @@ from ..errors import GpubpError, ParameterError
 from ..estimators import MLPClassifier
 from ..estimators.base import BaseMLP
 from ..persist import load
-from .runs import write_text
+from .runs import emit, write_text
 from .train import format_metrics
 
 
@@ -90,9 +90,9 @@ def evaluate(args: argparse.Namespace) -> int:
             raise GpubpError(f"{args.model}: the model was trained with no test split; use --split all")
     metrics = est.evaluate(ds.X[rows], y[rows])
     if args.json:
-        print(json.dumps(metrics))
+        emit(json.dumps(metrics) + "\n")
     else:
-        print(f"{args.split}: {format_metrics(metrics)} on {len(rows)} samples ({est.backend_})")
+        emit(f"{args.split}: {format_metrics(metrics)} on {len(rows)} samples ({est.backend_})\n")
     return 0
 
 
