@@ -4,12 +4,15 @@ The file holds the network's weights (and the input standardisation) as
 tensors and everything else as JSON (see :mod:`gpubp.estimators.state`);
 nothing is pickled. A file is checked before it is trusted: the network its
 metadata describes must match the tensors' names, shapes and float dtypes
-before anything is built, every weight must be finite, and the recorded
-settings must be valid ones.
+before anything is built, every weight must be finite, the recorded
+settings must be valid ones, a checkpoint's training state must be whole
+(:mod:`gpubp.checkpoint`), and the SHA-256 saved with the file must match.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from typing import Any
 
@@ -35,7 +38,33 @@ def save(
     """Write ``est`` (fitted) to ``path`` atomically; ``extra`` is merged into the metadata."""
     est._require_fitted()
     tensors, meta = export_state(est, checkpoint=checkpoint)
-    save_model_file(path, tensors, {**meta, **(extra or {})})
+    meta = {**meta, **(extra or {})}
+    meta[DIGEST] = digest(tensors, meta)
+    save_model_file(path, tensors, meta)
+
+
+#: The metadata key of :func:`digest`'s SHA-256.
+DIGEST = "sha256"
+
+
+def digest(tensors: dict[str, Any], meta: dict[str, Any]) -> str:
+    """SHA-256 of a file's tensors (names, dtypes, shapes, bytes) and, for a checkpoint, of all its metadata.
+
+    :func:`save` stores it under ``sha256``; :func:`load` recomputes it after
+    every other check, so a flipped bit that leaves every value plausible is
+    still refused. (A model's metadata is left out: it is checked field by
+    field, and the command's run records in it may be edited by hand.)
+    """
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        value = host.asarray(tensors[name])
+        stored = host.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+        h.update(json.dumps([name, stored.dtype.str, list(stored.shape)]).encode())
+        h.update(stored.tobytes())
+    if "checkpoint" in meta:
+        rest = {key: value for key, value in meta.items() if key != DIGEST}
+        h.update(json.dumps(rest, sort_keys=True, allow_nan=False).encode())
+    return h.hexdigest()
 
 
 def load(path: str | os.PathLike[str], backend: Backend | str | None = None, device: Any = None) -> BaseMLP:
@@ -78,6 +107,10 @@ def load(path: str | os.PathLike[str], backend: Backend | str | None = None, dev
         raise GpubpError(f"{where}: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise GpubpError(f"{where}: model metadata is incomplete or invalid ({one_line(repr(exc))})") from None
+    recorded = meta.get(DIGEST)
+    if recorded is not None and recorded != digest(tensors, meta):  # last: a specific message wins where there is one
+        what = "checkpoint" if "checkpoint" in meta else "model"
+        raise GpubpError(f"{where}: damaged {what}: its contents do not match the SHA-256 saved with them")
     est.metadata_ = meta
     return est
 
