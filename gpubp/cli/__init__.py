@@ -198,6 +198,8 @@ def _from_environment(typed: str | None, value: Any) -> bool:
 
 def _say(line: str) -> None:
     """A line on stderr; a stderr that cannot be written leaves nothing to tell."""
+    if sys.stderr is None:  # started with stderr closed (2>&-): print would fall back to stdout
+        return
     try:
         print(line, file=sys.stderr, flush=True)
     except (OSError, ValueError):

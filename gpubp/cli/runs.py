@@ -40,6 +40,9 @@ METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "loss.png"
 LOCK_FILE = ".gpubp.lock"
 
+#: The files a run writes in its folder.
+RUN_FILES = (MODEL_FILE, CHECKPOINT_FILE, METRICS_FILE, PLOT_FILE)
+
 #: Temporary files gpubp's writers make in a run folder (io's mkstemp names, write_text's, the plot's, older ones).
 TEMPORARIES = (
     f".{MODEL_FILE}.*.tmp",
@@ -115,6 +118,10 @@ def make_run_dir(out: str | None) -> RunDir:
             _remove_empty(path, created)
         raise
     run = RunDir(path, created, lock)
+    for name in RUN_FILES:
+        if os.path.lexists(run.file(name)) and os.path.isdir(run.file(name)):
+            lock.release()
+            raise GpubpError(f"--out {path}: {run.file(name)} is a folder, where the run would write a file")
     for kept in (MODEL_FILE, CHECKPOINT_FILE):  # looked at under the lock: a run that just finished counts
         if os.path.lexists(run.file(kept)):
             lock.release()
@@ -227,6 +234,8 @@ class RunLock:
             except OSError as exc:
                 if exc.errno == errno.ELOOP:  # O_NOFOLLOW: never truncate what a planted link points at
                     raise GpubpError(f"{flag} {folder}: its {LOCK_FILE} is a symbolic link; remove it") from None
+                if os.path.isdir(path):
+                    raise GpubpError(f"{flag} {folder}: its {LOCK_FILE} is a folder; remove it") from None
                 raise GpubpError(f"{flag} {folder}: cannot write there ({reason(exc)})") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -290,11 +299,14 @@ def write_text(path: str | None, text: str, flag: str = "--out") -> None:
             with open(path, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
         except OSError as exc:
-            raise WriteFailed(f"{flag} {path}: cannot write ({reason(exc)})") from None
+            link = f" through the symbolic link to {os.readlink(path)}" if os.path.islink(path) else ""
+            raise WriteFailed(f"{flag} {path}: cannot write{link} ({reason(exc)})") from None
         return
     if os.path.isdir(path):
-        raise WriteFailed(f"{flag} {path}: is a folder; give a file name")
+        raise WriteFailed(f"{flag} {path}: is a folder, not a file")
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise WriteFailed(f"{flag} {path}: cannot write (folder {os.path.dirname(path) or folder} does not exist)")
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
@@ -310,6 +322,8 @@ def write_text(path: str | None, text: str, flag: str = "--out") -> None:
 
 def emit(text: str) -> None:
     """Write ``text`` to standard output now; a full disk or a closed pipe there is a :class:`WriteFailed`."""
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise WriteFailed("standard output: cannot write (it is closed)")
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -1,8 +1,12 @@
 """How a job is told to stop, and what the command does about it.
 
-Three signals mean "stop": SIGINT (Ctrl-C), SIGTERM (``kill``, ``timeout``,
-Slurm, Kubernetes, systemd, ``docker stop``) and SIGHUP (the terminal or SSH
-session went away). Each is handled the same way:
+These signals mean "stop": SIGINT (Ctrl-C), SIGTERM (``kill``, ``timeout``,
+Slurm, Kubernetes, systemd, ``docker stop``), SIGHUP (the terminal or SSH
+session went away), SIGXCPU (the CPU-time limit, ``ulimit -t``, before the
+kernel's SIGKILL) and SIGUSR1/SIGUSR2 (what a batch system sends ahead of a
+time limit when asked, e.g. Slurm's ``--signal=USR1@120``). Left alone, each
+of them would kill the process without a checkpoint. Each is handled the same
+way:
 
 * outside training's epochs the command stops at once: the handler raises
   :class:`Interrupted` (a ``KeyboardInterrupt``, so every writer's clean-up
@@ -13,7 +17,12 @@ session went away). Each is handled the same way:
 
 A signal that was ignored when gpubp started stays ignored (``nohup`` ignores
 SIGHUP; a shell ignores SIGINT for a job started with ``&``). The exit code is
-128 + the signal's number: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP.
+128 + the signal's number: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP,
+152 for SIGXCPU, 138 and 140 for SIGUSR1 and SIGUSR2 (on Linux). SIGKILL cannot
+be handled: what it leaves is still consistent (every write is atomic) and the
+next run of the folder removes its temporary files. A signal in the first
+fraction of a second, while Python imports gpubp, meets the default action: the
+process ends and has written nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +54,10 @@ class Interrupted(KeyboardInterrupt):
 class Stop:
     """The stop signals' handler while the command runs (a context manager); see the module's docstring."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    SIGNALS = tuple(
+        getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGXCPU", "SIGUSR1", "SIGUSR2")
+        if hasattr(signal, name)
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.signum: int | None = None

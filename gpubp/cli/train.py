@@ -67,8 +67,7 @@ class Say:
         if self.held is not None:
             self.held.append(message)
         elif self.to_stderr:
-            with contextlib.suppress(OSError):
-                print(message, file=sys.stderr, flush=True)
+            _tell(message)
         else:
             emit(message + "\n")
 
@@ -286,6 +285,10 @@ def train(args: argparse.Namespace) -> int:
         except Interrupted as exc:
             _tell(_stopped_early(args, exc))
             return exc.exit_code
+        except WriteFailed as exc:
+            if args.resume is None:
+                raise
+            raise WriteFailed(f"{exc}; the checkpoint is as it was") from None
         try:
             return _train(args, say, stop, run)
         except Interrupted as exc:
@@ -293,8 +296,10 @@ def train(args: argparse.Namespace) -> int:
             return exc.exit_code
         except WriteFailed as exc:
             raise WriteFailed(f"{exc}; {_kept(run)}") from None
-        except GpubpError:
-            _kept(run)  # nothing worth keeping: leave no half-written run
+        except GpubpError as exc:
+            kept = _kept(run)  # nothing worth keeping: leave no half-written run
+            if run.get("model_saved"):  # e.g. the test evaluation failed: the model is not lost
+                raise GpubpError(f"{exc}; {kept}") from None
             raise
         finally:
             run["dir"].release()
@@ -351,16 +356,19 @@ def _train(args: argparse.Namespace, say: Say, stop: Stop, run: dict[str, Any]) 
     seconds = time.perf_counter() - t0
     say.release()
     history = est.history_
-    if est.solver == "lbfgs":
-        write_text(run_dir.file(METRICS_FILE), "".join(json.dumps(r) + "\n" for r in history.epochs))
     _save_model(est, model_path, extra)
+    run["model_saved"] = True
     with contextlib.suppress(OSError):
         os.remove(checkpoint_path)  # the run is complete: model.safetensors is its result
+    if est.solver == "lbfgs":
+        write_text(run_dir.file(METRICS_FILE), "".join(json.dumps(r) + "\n" for r in history.epochs))
     test = est.evaluate(ds.X[split.test], y[split.test]) if len(split.test) else None
     try:
         drawn = plot_losses(history, run_dir.file(PLOT_FILE))
     except GpubpError as exc:
         raise WriteFailed(str(exc)) from None
+    except Exception as exc:  # matplotlib is an optional extra: its failure never outweighs the saved model
+        raise WriteFailed(f"cannot draw the loss plot {run_dir.file(PLOT_FILE)}: {type(exc).__name__}: {exc}") from None
     if not drawn:
         say(f"no loss plot: matplotlib is not installed ({PLOT_HINT})")
     summary = {
@@ -451,7 +459,9 @@ def _stopped_early(args: argparse.Namespace, exc: Interrupted) -> str:
 
 
 def _tell(line: str) -> None:
-    with contextlib.suppress(OSError):
+    if sys.stderr is None:  # closed at start: print would fall back to stdout
+        return
+    with contextlib.suppress(OSError, ValueError):
         print(line, file=sys.stderr, flush=True)
 
 
@@ -462,7 +472,7 @@ def _validation_size(est: BaseMLP, n: int) -> int:
 
 
 def _bar(args: argparse.Namespace) -> bool:
-    return not args.quiet and sys.stderr.isatty()
+    return not args.quiet and sys.stderr is not None and sys.stderr.isatty()
 
 
 def format_metrics(metrics: dict[str, float] | None) -> str:

@@ -15,7 +15,7 @@ from ..errors import GpubpError, ParameterError
 from ..estimators import MLPClassifier
 from ..estimators.base import BaseMLP
 from ..persist import load
-from .runs import emit, write_text
+from .runs import CHECKPOINT_FILE, MODEL_FILE, emit, write_text
 from .train import format_metrics
 
 
@@ -34,13 +34,25 @@ def recorded_data(path: str, est: BaseMLP) -> dict[str, Any]:
     return data
 
 
+def load_model(path: str, backend: str | None, device: str | None) -> BaseMLP:
+    """The model at ``path``; a run folder given instead is named as one, with the file to give."""
+    if os.path.isdir(path):
+        model, checkpoint = os.path.join(path, MODEL_FILE), os.path.join(path, CHECKPOINT_FILE)
+        if os.path.isfile(model):
+            raise GpubpError(f"{path}: is a run folder; give its model file, {model}")
+        if os.path.isfile(checkpoint):
+            raise GpubpError(f"{path}: is a run folder whose run has not finished; resume it, or give {checkpoint}")
+        raise GpubpError(f"{path}: is a folder, not a model file")
+    return load(path, backend=backend, device=device)
+
+
 def _csv(source: Any) -> bool:
     return str(source).lower().endswith(".csv")
 
 
 def evaluate(args: argparse.Namespace) -> int:
     """``gpubp evaluate``: metrics on the recorded test split, or on all of a data source."""
-    est = load(args.model, backend=args.backend, device=args.device)
+    est = load_model(args.model, args.backend, args.device)
     data = recorded_data(args.model, est)
     source = args.data or data.get("source")
     if source is None:
@@ -98,7 +110,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     """``gpubp predict``: one CSV row per sample: label and probabilities, or values."""
-    est = load(args.model, backend=args.backend, device=args.device)
+    est = load_model(args.model, args.backend, args.device)
     data = recorded_data(args.model, est)
     if args.out is not None and os.path.isfile(args.out) and os.path.isfile(args.data):
         if os.path.samefile(args.out, args.data):
