@@ -142,15 +142,15 @@ def predict(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """``gpubp export``: the model as an ONNX graph or a PyTorch state dict (printing the lines that load it)."""
-    est = load(args.model, backend="numpy")  # the weights are read on the host either way
+    est = load_model(args.model, "numpy", None)  # the weights are read on the host either way
     if args.format == "onnx":
         if args.opset is not None and args.opset <= 0:
             raise GpubpError(f"--opset {args.opset}: must be a positive integer")
         est.to_onnx(args.out, opset=args.opset)
-        print(f"wrote {args.out} (ONNX: input 'X', outputs " + ("'label', 'probabilities')" if
-              isinstance(est, MLPClassifier) else "'value')"))  # fmt: skip
+        emit(f"wrote {args.out} (ONNX: input 'X', outputs " + ("'label', 'probabilities')\n" if
+             isinstance(est, MLPClassifier) else "'value')\n"))  # fmt: skip
         return 0
     if args.opset is not None:
         raise GpubpError("--opset: only for --format onnx")
-    print(est.save_torch(args.out))
+    emit(f"{est.save_torch(args.out)}\n")
     return 0
