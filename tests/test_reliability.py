@@ -578,8 +578,10 @@ def test_a_signal_before_training_stops_at_once_and_leaves_nothing(tmp_path, cap
 
 
 def test_a_signal_while_a_resumed_run_loads_leaves_the_checkpoint_as_it_was(run, capsys, monkeypatch):
+    from gpubp.cli import resume
+
     before = (run / "checkpoint.safetensors").read_bytes()
-    _signal_when(monkeypatch, train_module, "load_dataset", signal.SIGINT)
+    _signal_when(monkeypatch, resume, "load_dataset", signal.SIGINT)
     code, out, err = _resume(capsys)
     assert code == 130
     assert err.splitlines() == [

@@ -1,19 +1,21 @@
-"""Run folders and what the command writes into them: claiming a folder, the per-epoch log, stdout.
+"""Run folders: the files a run writes, claiming (and locking) a folder, removing what a failed run made.
 
 A run folder belongs to one run. It is claimed before any work: made (a new
 run's folder is created atomically with ``mkdir``) and then locked with
 ``flock`` on ``.gpubp.lock`` for the run's lifetime, so a second ``gpubp
 train`` with the same ``--out``, or a ``--resume`` of a run still training, is
-refused. The kernel drops the lock when the process ends in any way (SIGKILL
-and power loss included; on NFS the server drops it when the client's lease
-ends), so a killed run never blocks the folder. A failed run removes the
-folders it made.
+refused; whether the folder already holds a run is looked at under the lock.
+The lock belongs to the open file, not to the file's existence: the kernel
+drops it when the process ends in any way (SIGKILL included), so a killed run
+leaves a harmless ``.gpubp.lock`` and never blocks the folder. On NFS, Linux
+turns ``flock`` into an NFS byte-range lock that every client sees; the server
+drops a dead client's locks when its lease ends (NFSv4) or it reboots (NFSv3
+with lockd). A mount with ``nolock`` or ``local_lock=flock`` keeps locks on
+one machine only; where the file system cannot lock at all (ENOLCK) the run
+goes on unlocked. A failed run removes the folders it made.
 
-Text goes to files through one atomic writer (a temporary file renamed into
-place); a write that fails is the user's error (a full disk, a read-only
-folder, a closed pipe): :class:`WriteFailed`, exit 2, naming what could not
-be written. Temporary files an interrupted write left in a run folder are
-removed when the next run claims it.
+Temporary files an interrupted write left in a run folder (gpubp's own
+names only) are removed when the next run claims it.
 """
 
 from __future__ import annotations
@@ -22,17 +24,14 @@ import contextlib
 import errno
 import fcntl
 import fnmatch
-import json
 import os
 import shutil
 import socket
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import GpubpError
+from .output import reason
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -52,17 +51,6 @@ TEMPORARIES = (
     f"{PLOT_FILE}.tmp.png",
     ".gpubp-write-test",
 )
-
-
-class WriteFailed(GpubpError):
-    """A file or stream could not be written (full disk, read-only folder, closed pipe): the user's error, exit 2."""
-
-
-def reason(exc: OSError) -> str:
-    """An OSError's reason in words, without the file name."""
-    if isinstance(exc, BrokenPipeError):
-        return "the reader closed the pipe"
-    return (exc.strerror or str(exc) or type(exc).__name__).rstrip(".")
 
 
 @dataclass
@@ -283,93 +271,3 @@ def _owner(path: str) -> str:
     except OSError:
         return ""
     return f" ({text})" if text.startswith("pid ") and "\n" not in text else ""
-
-
-def write_text(path: str | None, text: str, flag: str = "--out") -> None:
-    """To stdout, or atomically to ``path`` (a temporary file renamed into place).
-
-    A link or something other than a regular file (``/dev/stdout``, a FIFO) is
-    written through, never replaced by the rename.
-    """
-    if path is None:
-        emit(text)
-        return
-    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)):
-        try:
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as exc:
-            link = f" through the symbolic link to {os.readlink(path)}" if os.path.islink(path) else ""
-            raise WriteFailed(f"{flag} {path}: cannot write{link} ({reason(exc)})") from None
-        return
-    if os.path.isdir(path):
-        raise WriteFailed(f"{flag} {path}: is a folder, not a file")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise WriteFailed(f"{flag} {path}: cannot write (folder {os.path.dirname(path) or folder} does not exist)")
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException as exc:  # a signal mid-write too: leave no temporary file
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        if isinstance(exc, OSError):
-            raise WriteFailed(f"{flag} {path}: cannot write ({reason(exc)})") from None
-        raise
-
-
-def emit(text: str) -> None:
-    """Write ``text`` to standard output now; a full disk or a closed pipe there is a :class:`WriteFailed`."""
-    if sys.stdout is None:  # started with stdout closed (>&-)
-        raise WriteFailed("standard output: cannot write (it is closed)")
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except OSError as exc:
-        _silence_stdout()
-        raise WriteFailed(f"standard output: cannot write ({reason(exc)})") from None
-
-
-def _silence_stdout() -> None:
-    """Point the stdout file descriptor at /dev/null, so the flush at exit does not fail a second time."""
-    with contextlib.suppress(Exception):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-class MetricsLog:
-    """Appends each epoch's record to ``metrics.jsonl`` (one JSON line, flushed)."""
-
-    def __init__(self, path: str, on_first: Callable[[], None] = lambda: None) -> None:
-        self.path, self.on_first = path, on_first
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        try:
-            with open(self.path, "a", encoding="utf-8") as log:
-                log.write(json.dumps(record) + "\n")
-        except OSError as exc:
-            raise WriteFailed(f"cannot write the metrics log {self.path}: {reason(exc)}") from None
-        self.on_first()
-
-
-class Progress:
-    """A tqdm bar with one tick per epoch showing the losses and the validation score (terminals only)."""
-
-    SHOWN = ("train_loss", "val_loss", "val_accuracy", "val_r2")
-
-    def __init__(self, total: int, initial: int) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=total, initial=initial, unit="epoch", leave=False, dynamic_ncols=True)
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):  # a terminal that went away does not stop training
-            self.bar.update(1)
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in self.SHOWN and v is not None})
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.bar.close()

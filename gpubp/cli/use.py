@@ -15,7 +15,8 @@ from ..errors import GpubpError, ParameterError
 from ..estimators import MLPClassifier
 from ..estimators.base import BaseMLP
 from ..persist import load
-from .runs import CHECKPOINT_FILE, MODEL_FILE, emit, write_text
+from .output import emit, write_text
+from .runs import CHECKPOINT_FILE, MODEL_FILE
 from .train import format_metrics
 
 
