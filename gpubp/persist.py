@@ -4,12 +4,15 @@ The file holds the network's weights (and the input standardisation) as
 tensors and everything else as JSON (see :mod:`gpubp.estimators.state`);
 nothing is pickled. A file is checked before it is trusted: the network its
 metadata describes must match the tensors' names, shapes and float dtypes
-before anything is built, every weight must be finite, and the recorded
-settings must be valid ones.
+before anything is built, every weight must be finite, the recorded
+settings must be valid ones, a checkpoint's training state must be whole
+(:mod:`gpubp.checkpoint`), and the SHA-256 saved with the file must match.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from typing import Any
 
@@ -20,6 +23,7 @@ from .estimators import MLPClassifier, MLPRegressor
 from .estimators.base import BaseMLP
 from .estimators.state import export_state, import_state, params_from_json, placement
 from .io import load_model_file, save_model_file
+from .layers import ACTIVATIONS, Identity
 
 #: The estimator classes a model file may name.
 ESTIMATORS: dict[str, type[BaseMLP]] = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
@@ -34,7 +38,33 @@ def save(
     """Write ``est`` (fitted) to ``path`` atomically; ``extra`` is merged into the metadata."""
     est._require_fitted()
     tensors, meta = export_state(est, checkpoint=checkpoint)
-    save_model_file(path, tensors, {**meta, **(extra or {})})
+    meta = {**meta, **(extra or {})}
+    meta[DIGEST] = digest(tensors, meta)
+    save_model_file(path, tensors, meta)
+
+
+#: The metadata key of :func:`digest`'s SHA-256.
+DIGEST = "sha256"
+
+
+def digest(tensors: dict[str, Any], meta: dict[str, Any]) -> str:
+    """SHA-256 of a file's tensors (names, dtypes, shapes, bytes) and, for a checkpoint, of all its metadata.
+
+    :func:`save` stores it under ``sha256``; :func:`load` recomputes it after
+    every other check, so a flipped bit that leaves every value plausible is
+    still refused. (A model's metadata is left out: it is checked field by
+    field, and the command's run records in it may be edited by hand.)
+    """
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        value = host.asarray(tensors[name])
+        stored = host.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+        h.update(json.dumps([name, stored.dtype.str, list(stored.shape)]).encode())
+        h.update(stored.tobytes())
+    if "checkpoint" in meta:
+        rest = {key: value for key, value in meta.items() if key != DIGEST}
+        h.update(json.dumps(rest, sort_keys=True, allow_nan=False).encode())
+    return h.hexdigest()
 
 
 def load(path: str | os.PathLike[str], backend: Backend | str | None = None, device: Any = None) -> BaseMLP:
@@ -67,14 +97,20 @@ def load(path: str | os.PathLike[str], backend: Backend | str | None = None, dev
         check_model(meta, tensors)
     except GpubpError as exc:
         raise GpubpError(f"{where}: model metadata is invalid ({exc})") from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise GpubpError(f"{where}: model metadata is incomplete or invalid ({one_line(repr(exc))})") from None
+    if place is None:  # GPUBP_BACKEND, else where it was trained: a bad backend name is its own error, not the file's
+        place = placement(meta)
     try:
         import_state(est, tensors, meta, backend=place)
     except GpubpError as exc:
         raise GpubpError(f"{where}: {exc}") from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise GpubpError(f"{where}: model metadata is incomplete or invalid ({one_line(repr(exc))})") from None
+    recorded = meta.get(DIGEST)
+    if recorded is not None and recorded != digest(tensors, meta):  # last: a specific message wins where there is one
+        what = "checkpoint" if "checkpoint" in meta else "model"
+        raise GpubpError(f"{where}: damaged {what}: its contents do not match the SHA-256 saved with them")
     est.metadata_ = meta
     return est
 
@@ -118,10 +154,14 @@ def check_model(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
                 raise GpubpError(f"layer {i}: Linear takes {n_in} inputs but the Linear before it gives {width}")
             expected[f"{i}.weight"], expected[f"{i}.bias"] = (n_in, n_out), (n_out,)
             width = n_out
+    _check_layers(meta["params"], layers)
     network = {name: t for name, t in tensors.items() if name.split(".", 1)[0].isdigit()}
     if set(network) != set(expected):
         missing, extra = sorted(set(expected) - set(network)), sorted(set(network) - set(expected))
         raise GpubpError(f"the weights do not fit the network: missing {missing}, unexpected {extra}")
+    others = sorted(set(tensors) - set(network) - {"standardize.mean", "standardize.scale"})
+    if others and "checkpoint" not in meta:  # a checkpoint's training state is checked when it is imported
+        raise GpubpError(f"unexpected tensors {', '.join(others)} (a model holds its network and standardisation)")
     dtype = meta["trained_on"]["dtype"]
     for name, shape in expected.items():
         value = network[name]
@@ -155,5 +195,23 @@ def check_model(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
         mean, scale = tensors["standardize.mean"], tensors["standardize.scale"]
         if mean.shape != (first[0],) or scale.shape != (first[0],):
             raise GpubpError(f"the standardisation must have {first[0]} values per statistic")
+        if mean.dtype != host.float64 or scale.dtype != host.float64:
+            raise GpubpError(f"the standardisation must be float64, not {mean.dtype} and {scale.dtype}")
         if not (host.all(host.isfinite(mean)) and host.all(host.isfinite(scale)) and host.all(scale > 0)):
             raise GpubpError("the standardisation must be finite, with every scale positive")
+
+
+def _check_layers(params: dict[str, Any], layers: list[Any]) -> None:
+    """The network's layers must be the ones the settings build: hidden_layer_sizes, each with the activation."""
+    hidden = params["hidden_layer_sizes"]
+    hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+    act = ACTIVATIONS[params["activation"]]
+    one = ["Linear"] if act is Identity else ["Linear", act.__name__]
+    types = [spec.get("type") for spec in layers]
+    widths = [spec.get("out_features") for spec in layers if spec.get("type") == "Linear"][:-1]
+    if types != one * len(hidden) + ["Linear"] or widths != hidden:
+        shown = ",".join(str(h) for h in hidden)
+        raise GpubpError(
+            f"the network ({' -> '.join(str(t) for t in types)}) is not the one the settings describe "
+            f"(hidden_layer_sizes {shown}, activation {params['activation']})"
+        )

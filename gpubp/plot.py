@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
+
+from .errors import GpubpError
 
 PLOT_HINT = "pip install 'gpubp[plot]'"
 
@@ -21,16 +24,41 @@ def _pyplot() -> Any:
 
 
 def _save(plt: Any, fig: Any, path: str | os.PathLike[str]) -> None:
-    """Write the figure to a temporary file and rename it into place, so no half-written PNG is left."""
-    fig.tight_layout()
-    tmp = f"{os.fspath(path)}.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    """Write the figure to a temporary file and rename it into place, so no half-written image is left.
+
+    Raises
+    ------
+    GpubpError
+        ``cannot write plot PATH: <reason>`` (a full disk, a read-only folder, a folder in the way);
+        the temporary file is removed, whatever stopped the write.
+    """
+    path = os.fspath(path)
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp")
+    kind = os.path.splitext(path)[1].lstrip(".").lower()
+    try:
+        fig.tight_layout()
+        if kind not in fig.canvas.get_supported_filetypes():
+            kind = "png"
+        fig.savefig(tmp, format=kind)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise GpubpError(f"cannot write plot {path}: {(exc.strerror or str(exc)).rstrip('.')}") from None
+        raise
+    finally:
+        plt.close(fig)
 
 
 def plot_losses(history: Any, path: str | os.PathLike[str]) -> bool:
-    """Write train and validation loss per epoch to ``path``; False if matplotlib is missing."""
+    """Write train and validation loss per epoch to ``path``; False if matplotlib is missing.
+
+    Raises
+    ------
+    GpubpError
+        The file cannot be written (see ``_save``).
+    """
     plt = _pyplot()
     if plt is None:
         return False

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backend import Backend, backend_of, host, host_rng, is_out_of_memory, namespace, to_host, transfer_counts
+from .checkpoint import check_trainer_state
 from .errors import GpubpError, TrainingDiverged
 from .layers import Parameter
 from .losses import Loss
@@ -261,6 +262,8 @@ class Trainer:
                 self.restore_best()
             return self.history
         last = self.max_iter if epochs is None else done + epochs
+        if self.partial is not None:
+            self._check_partial(X.shape[0], rows)
         self.history.stopped = ""
         for epoch in range(done + 1, last + 1):
             try:
@@ -360,6 +363,18 @@ class Trainer:
         record["steps"] = steps
         return record
 
+    def _check_partial(self, n_rows: int, rows: Any) -> None:
+        """A part-done epoch resumed on these rows: its order must be theirs, its steps within the epoch."""
+        order, steps = self.partial["order"], self.partial["steps"]  # type: ignore[index]
+        mine = host.arange(n_rows) if rows is None else host.sort(host.asarray(rows))
+        if len(order) != len(mine) or not host.array_equal(host.sort(order), mine):
+            raise GpubpError(
+                f"the part-done epoch in this training state orders {len(order)} rows, not the {len(mine)} "
+                "training rows given"
+            )
+        if steps > -(-len(mine) // self.batch_size):
+            raise GpubpError(f"the part-done epoch in this training state is past its end (step {steps})")
+
     def _total_weight(self, weight: Any, rows: Any) -> float:
         if self._weight_total is None:  # once per fit call, not per epoch
             xp = namespace(weight)
@@ -416,7 +431,8 @@ class Trainer:
             tensors["partial.order"] = host.asarray(self.partial["order"], dtype=host.int64)
             xp = backend_of(self.partial["loss_sum"]).xp
             sums = to_host(xp.stack([self.partial["loss_sum"], self.partial["first_bad"]]))
-            partial = {"steps": self.partial["steps"], "loss_sum": float(sums[0]), "first_bad": float(sums[1])}
+            loss_sum = float(sums[0]) if math.isfinite(float(sums[0])) else None  # JSON has no NaN
+            partial = {"steps": self.partial["steps"], "loss_sum": loss_sum, "first_bad": float(sums[1])}
         meta = {
             "history": self.history.epochs,
             "best_epoch": self.history.best_epoch,
@@ -434,10 +450,15 @@ class Trainer:
         return tensors, meta
 
     def load_state_dict(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (the network's weights are loaded separately)."""
+        """Restore what :meth:`state_dict` returned (the network's weights are loaded separately).
+
+        Everything is checked first (:func:`gpubp.checkpoint.check_trainer_state`): a damaged
+        state raises GpubpError and leaves the trainer as it was.
+        """
+        check_trainer_state(self, tensors, meta)
+        params = self.net.parameters()
         buffers = {name[len("optim.") :]: v for name, v in tensors.items() if name.startswith("optim.")}
         self.optimizer.load_state_dict({"steps": meta["optimizer_steps"], "buffers": buffers})
-        params = self.net.parameters()
         if meta["has_best"]:
             self.best_weights = [
                 backend_of(p.data).asarray(tensors[f"best.{i}"], dtype=p.data.dtype) for i, p in enumerate(params)
@@ -456,7 +477,7 @@ class Trainer:
             self.partial = {
                 "order": tensors["partial.order"],
                 "steps": int(partial["steps"]),
-                "loss_sum": partial["loss_sum"],
+                "loss_sum": math.nan if partial["loss_sum"] is None else partial["loss_sum"],
                 "first_bad": partial["first_bad"],
             }
 

@@ -4,10 +4,11 @@ The command uses the library; nothing in the library imports the command.
 Library errors name parameters (``max_iter=0: must be ...``); here they are
 printed under the flag the user typed (``--epochs 0: must be ...``).
 
-Exit codes: 0 done; 2 bad input or usage (one line ``gpubp: error: ...`` on
-stderr, nothing half-written); 3 training diverged; 130 interrupted (Ctrl-C),
-143 terminated (SIGTERM); 1 an unexpected internal error (one line, and
-``--debug`` shows the traceback).
+Exit codes: 0 done; 2 bad input or usage, or a file or stream that could not
+be written (one line ``gpubp: error: ...`` on stderr, nothing half-written);
+3 training diverged; 128 + the signal when stopped by one (130 Ctrl-C, 143
+SIGTERM, 129 SIGHUP; see :mod:`gpubp.cli.stop`); 1 an unexpected internal
+error (one line, and ``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .. import __version__
 from ..backend import BACKENDS
 from ..errors import GpubpError, ParameterError, one_line
 from .flags import FLAG_OF, add_train_flags
+from .stop import Interrupted, Stop
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,15 +169,41 @@ def _typed(argv: Sequence[str], flag: str) -> str | None:
 
 
 def render(exc: GpubpError, argv: Sequence[str]) -> str:
-    """A library error in the command's words: parameter names become the flags that set them."""
+    """A library error in the command's words: parameter names become the flags that set them.
+
+    A value that came from ``GPUBP_BACKEND`` (the flag not given, or ``auto``) is
+    named as that variable, never as a flag the user did not type.
+    """
     if not isinstance(exc, ParameterError) or not all(p in FLAG_OF for p in exc.params):
         return one_line(exc)
     parts = []
-    for param in exc.params:
+    for i, param in enumerate(exc.params):
         flag = FLAG_OF[param]
         typed = _typed(argv, flag)
+        value = exc.values[i] if exc.values is not None else None
+        if param == "backend" and _from_environment(typed, value):
+            parts.append(f"GPUBP_BACKEND={os.environ['GPUBP_BACKEND']!r}")
+            continue
         parts.append(flag if typed is None else f"{flag} {typed}")
     return one_line(f"{' '.join(parts)}: {exc.problem}")
+
+
+def _from_environment(typed: str | None, value: Any) -> bool:
+    """The backend named in an error came from ``GPUBP_BACKEND``: the flag was not typed (or was auto)."""
+    env = os.environ.get("GPUBP_BACKEND", "").strip()
+    if not env or (typed is not None and typed.strip().lower() != "auto"):
+        return False
+    return value is None or str(value).strip().lower() == env.lower()
+
+
+def _say(line: str) -> None:
+    """A line on stderr; a stderr that cannot be written leaves nothing to tell."""
+    if sys.stderr is None:  # started with stderr closed (2>&-): print would fall back to stdout
+        return
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,24 +220,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args([*argv, "train"])
     try:
-        return _runner(args.command)(args)
+        with Stop():  # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint first)
+            return _runner(args.command)(args)
     except GpubpError as exc:  # bad input (2) or divergence (3): one line
-        print(f"gpubp: error: {render(exc, argv)}", file=sys.stderr)
+        _say(f"gpubp: error: {render(exc, argv)}")
         return exc.exit_code
     except BrokenPipeError:  # e.g. `gpubp parity | head`: the reader left, nothing to report
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except Interrupted as exc:
+        _say(f"gpubp: {exc.what}")
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("gpubp: interrupted", file=sys.stderr)
+        _say("gpubp: interrupted")
         return 130
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if args.debug:
             traceback.print_exc()
         else:
-            print(
+            _say(
                 f"gpubp: internal error: {type(exc).__name__}: {one_line(str(exc))} "
-                "(rerun with --debug for the traceback)",
-                file=sys.stderr,
+                "(rerun with --debug for the traceback)"
             )
         return 1

@@ -1,178 +1,273 @@
-"""Run folders and what the command writes into them: claiming a folder, the per-epoch log, signals.
+"""Run folders: the files a run writes, claiming (and locking) a folder, removing what a failed run made.
 
-A run folder belongs to one run: it is created (claimed) atomically before any
-work, and a failed run removes the folders it made. Text goes to files through
-one atomic writer (a temporary file renamed into place).
+A run folder belongs to one run. It is claimed before any work: made (a new
+run's folder is created atomically with ``mkdir``) and then locked with
+``flock`` on ``.gpubp.lock`` for the run's lifetime, so a second ``gpubp
+train`` with the same ``--out``, or a ``--resume`` of a run still training, is
+refused; whether the folder already holds a run is looked at under the lock.
+The lock belongs to the open file, not to the file's existence: the kernel
+drops it when the process ends in any way (SIGKILL included), so a killed run
+leaves a harmless ``.gpubp.lock`` and never blocks the folder. On NFS, Linux
+turns ``flock`` into an NFS byte-range lock that every client sees; the server
+drops a dead client's locks when its lease ends (NFSv4) or it reboots (NFSv3
+with lockd). A mount with ``nolock`` or ``local_lock=flock`` keeps locks on
+one machine only; where the file system cannot lock at all (ENOLCK) the run
+goes on unlocked. A failed run removes the folders it made.
+
+Temporary files an interrupted write left in a run folder (gpubp's own
+names only) are removed when the next run claims it.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import errno
+import fcntl
+import fnmatch
 import os
 import shutil
-import signal
-import sys
+import socket
 import time
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from ..errors import GpubpError
+from .output import reason
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "loss.png"
+LOCK_FILE = ".gpubp.lock"
+
+#: The files a run writes in its folder.
+RUN_FILES = (MODEL_FILE, CHECKPOINT_FILE, METRICS_FILE, PLOT_FILE)
+
+#: Temporary files gpubp's writers make in a run folder (io's mkstemp names, write_text's, the plot's, older ones).
+TEMPORARIES = (
+    f".{MODEL_FILE}.*.tmp",
+    f".{CHECKPOINT_FILE}.*.tmp",
+    f".{METRICS_FILE}.tmp",
+    f".{PLOT_FILE}.tmp",
+    f"{PLOT_FILE}.tmp.png",
+    ".gpubp-write-test",
+)
 
 
-def make_run_dir(out: str | None) -> tuple[str, str | None]:
-    """Create the run folder; returns (path, the topmost folder this made or None) so a failed run can remove it."""
+@dataclass
+class RunDir:
+    """A claimed run folder: its path, the topmost folder this run made (None: it existed) and the lock held."""
+
+    path: str
+    created: str | None
+    lock: RunLock
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def release(self) -> None:
+        """Let other runs have the folder."""
+        self.lock.release()
+
+    def remove(self) -> None:
+        """Remove the folder and the folders above it this run made, while empty (never another run's)."""
+        if self.created is None:
+            return
+        self.lock.release()
+        shutil.rmtree(self.path, ignore_errors=True)
+        folder = os.path.abspath(self.path)
+        while folder != self.created:
+            folder = os.path.dirname(folder)
+            try:
+                os.rmdir(folder)  # fails if another run put something there meanwhile
+            except OSError:
+                return
+
+
+def make_run_dir(out: str | None) -> RunDir:
+    """Create and claim a new run's folder (``out``, else ``runs/<timestamp>``); refuse one that holds a run."""
+    if out is not None:
+        check_folder_path(out, "--out")
     path = out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise GpubpError(f"--out {path}: exists and is not a folder")
-    for kept in (MODEL_FILE, CHECKPOINT_FILE):
-        if os.path.exists(os.path.join(path, kept)):
+    try:
+        created = _make_parents(os.path.dirname(os.path.abspath(path)))
+        if out is None:  # a fresh folder: two runs started in one second never share it
+            base, n = path, 1
+            while not _mkdir(path):
+                n += 1
+                path = f"{base}-{n}"
+        if _mkdir(path) or out is None:
+            created = created or os.path.abspath(path)
+    except OSError as exc:
+        raise GpubpError(f"--out {path}: cannot make the folder ({_why_not_folder(path, exc)})") from None
+    try:
+        lock = RunLock.claim(path, "--out")
+    except BaseException:
+        if created is not None and not os.path.exists(os.path.join(path, LOCK_FILE)):
+            _remove_empty(path, created)
+        raise
+    run = RunDir(path, created, lock)
+    for name in RUN_FILES:
+        if os.path.lexists(run.file(name)) and os.path.isdir(run.file(name)):
+            lock.release()
+            raise GpubpError(f"--out {path}: {run.file(name)} is a folder, where the run would write a file")
+    for kept in (MODEL_FILE, CHECKPOINT_FILE):  # looked at under the lock: a run that just finished counts
+        if os.path.lexists(run.file(kept)):
+            lock.release()
             hint = f"continue it with --resume {path}" if kept == CHECKPOINT_FILE else "choose another --out"
             raise GpubpError(f"--out {path}: already holds a run ({kept}); {hint}")
-    created = None  # e.g. runs/ itself when it did not exist yet
-    missing = os.path.abspath(path)
-    while not os.path.exists(missing):
-        created, missing = missing, os.path.dirname(missing)
+    remove_temporaries(path)
+    return run
+
+
+def claim_run_dir(path: str) -> RunDir:
+    """Claim an existing run's folder for ``--resume``: refused while another process trains it."""
+    check_folder_path(path, "--resume")
+    if not os.path.exists(path):
+        raise GpubpError(f"--resume {path}: no such run folder")
+    if not os.path.isdir(path):
+        parent = os.path.dirname(path) or "."
+        hint = f"; give the run folder, --resume {parent}" if os.path.basename(path) == CHECKPOINT_FILE else ""
+        raise GpubpError(f"--resume {path}: is a file, not a run folder{hint}")
+    run = RunDir(path, None, RunLock.claim(path, "--resume"))
+    remove_temporaries(path)
+    return run
+
+
+def check_folder_path(path: str, flag: str) -> None:
+    """Refuse what cannot be a folder before touching anything: an empty path, a broken link, a file."""
+    if path == "":
+        raise GpubpError(f"{flag}: an empty path; give a folder")
+    if os.path.islink(path) and not os.path.exists(path):
+        target = os.readlink(path)
+        raise GpubpError(f"{flag} {path}: a symbolic link to {target}, which does not exist (or is a link loop)")
+    if flag == "--out" and os.path.exists(path) and not os.path.isdir(path):
+        raise GpubpError(f"{flag} {path}: exists and is not a folder")
+
+
+def _mkdir(path: str) -> bool:
+    """Make one folder; False if it already exists (a folder or a link to one)."""
     try:
-        if out is None:  # claim a fresh folder atomically: two runs started in one second never share it
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            base, n = path, 1
-            while True:
-                try:
-                    os.mkdir(path)
-                    break
-                except FileExistsError:
-                    n += 1
-                    path = f"{base}-{n}"
-            if created == os.path.abspath(base):
-                created = os.path.abspath(path)
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, ".gpubp-write-test")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as exc:
-        if created is not None:
-            remove_run_dir(path, created)
-        raise GpubpError(f"--out {path}: cannot write there ({exc.strerror or exc})") from None
-    return path, created
+        os.mkdir(path)
+        return True
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+        return False
 
 
-def remove_run_dir(path: str, created: str | None) -> None:
-    """Remove the run folder and the folders above it that ``make_run_dir`` made, while empty (never another run)."""
-    if created is None:
-        return
-    shutil.rmtree(path, ignore_errors=True)
+def _make_parents(folder: str) -> str | None:
+    """Make ``folder`` and its missing ancestors; the topmost one made here, or None."""
+    missing = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    created = None
+    for folder in reversed(missing):
+        if _mkdir(folder) and created is None:
+            created = folder
+    return created
+
+
+def _why_not_folder(path: str, exc: OSError) -> str:
+    """Why ``path`` cannot be made: a file in the way names that file."""
+    parent = os.path.abspath(path)
+    while parent != os.path.dirname(parent):
+        parent = os.path.dirname(parent)
+        if os.path.lexists(parent) and not os.path.isdir(parent):
+            return f"{parent} is a file, not a folder"
+    if isinstance(exc, FileExistsError):
+        return "a file of that name is in the way"
+    return reason(exc)
+
+
+def _remove_empty(path: str, created: str) -> None:
     folder = os.path.abspath(path)
-    while folder != created:
-        folder = os.path.dirname(folder)
+    while True:
         try:
-            os.rmdir(folder)  # fails if another run put something there meanwhile
+            os.rmdir(folder)
         except OSError:
             return
+        if folder == created:
+            return
+        folder = os.path.dirname(folder)
 
 
-def write_text(path: str | None, text: str, flag: str = "--out") -> None:
-    """To stdout, or atomically to ``path`` (a temporary file renamed into place).
-
-    A link or something other than a regular file (``/dev/stdout``, a FIFO) is
-    written through, never replaced by the rename.
-    """
-    if path is None:
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise GpubpError(f"standard output: cannot write ({exc.strerror or exc})") from None
-        return
-    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)):
-        try:
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise GpubpError(f"{flag} {path}: cannot write ({exc.strerror or exc})") from None
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise GpubpError(f"{flag} {path}: cannot write ({exc.strerror or exc})") from None
+def remove_temporaries(path: str) -> list[str]:
+    """Remove the temporary files interrupted writes left in a run folder (the caller holds its lock)."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir(path):
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in TEMPORARIES):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(path, name))
+                    removed.append(name)
+    return removed
 
 
-class Stop:
-    """SIGINT and SIGTERM set a flag the fit loop polls after each step; a second one aborts at once.
+class RunLock:
+    """``flock`` on a run folder's ``.gpubp.lock``, held while the run lives; the file says who holds it."""
 
-    ``exit_code`` is what the command returns for the signal that came: 130
-    for Ctrl-C, 143 for SIGTERM (what ``kill``, Slurm, Kubernetes and ``docker
-    stop`` send).
-    """
+    def __init__(self, path: str, fd: int | None) -> None:
+        self.path, self.fd = path, fd
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> Stop:
-        for signum in self.SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
-
-    def is_set(self) -> bool:
-        return self.signum is not None
+    @classmethod
+    def claim(cls, folder: str, flag: str) -> RunLock:
+        path = os.path.join(folder, LOCK_FILE)
+        for _ in range(100):  # another run may remove the file between our open and our lock: then again
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:  # O_NOFOLLOW: never truncate what a planted link points at
+                    raise GpubpError(f"{flag} {folder}: its {LOCK_FILE} is a symbolic link; remove it") from None
+                if os.path.isdir(path):
+                    raise GpubpError(f"{flag} {folder}: its {LOCK_FILE} is a folder; remove it") from None
+                raise GpubpError(f"{flag} {folder}: cannot write there ({reason(exc)})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise GpubpError(
+                        f"{flag} {folder}: another gpubp process{_owner(path)} is training in this run folder; "
+                        f"wait for it to end{', or choose another --out' if flag == '--out' else ''}"
+                    ) from None
+                with contextlib.suppress(OSError):  # this file system cannot lock (ENOLCK: NFS without lockd)
+                    os.unlink(path)
+                return cls(path, None)
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+            except OSError:
+                same = False
+            if same:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+                return cls(path, fd)
+            os.close(fd)
+        raise GpubpError(f"{flag} {folder}: cannot lock the run folder (its lock file keeps changing)")
 
     @property
-    def exit_code(self) -> int:
-        return 128 + (self.signum or signal.SIGINT)
+    def held(self) -> bool:
+        return self.fd is not None
+
+    def release(self) -> None:
+        """Remove the lock file, then unlock (a run that opened the old file finds it gone and tries again)."""
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self.fd)
+        self.fd = None
 
 
-class MetricsLog:
-    """Appends each epoch's record to ``metrics.jsonl`` (one JSON line, flushed)."""
-
-    def __init__(self, path: str, on_first: Callable[[], None] = lambda: None) -> None:
-        self.path, self.on_first = path, on_first
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
-        self.on_first()
-
-
-class Progress:
-    """A tqdm bar with one tick per epoch showing the losses and the validation score (terminals only)."""
-
-    SHOWN = ("train_loss", "val_loss", "val_accuracy", "val_r2")
-
-    def __init__(self, total: int, initial: int) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=total, initial=initial, unit="epoch", leave=False, dynamic_ncols=True)
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        self.bar.update(1)
-        self.bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in self.SHOWN and v is not None})
-
-    def close(self) -> None:
-        self.bar.close()
+def _owner(path: str) -> str:
+    """`` (pid N on HOST)`` from the lock file, or nothing if it cannot be read yet."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(200).strip()
+    except OSError:
+        return ""
+    return f" ({text})" if text.startswith("pid ") and "\n" not in text else ""

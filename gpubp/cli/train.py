@@ -10,6 +10,7 @@ a loss plot), and resumes an interrupted run from its checkpoint.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -20,49 +21,18 @@ from typing import Any
 
 from sklearn.exceptions import ConvergenceWarning
 
-from ..backend import default_backend_name, device_name, host, resolve
-from ..data import Split, decide_task, load_dataset, split_indices
+from ..backend import device_name, host
+from ..data import decide_task, load_dataset, split_indices
 from ..errors import GpubpError, ParameterError, TrainingDiverged
 from ..estimators import FitHooks, MLPClassifier, MLPRegressor
 from ..estimators.base import BaseMLP
-from ..persist import load
 from ..plot import PLOT_HINT, plot_losses
-from ..settings import check, validate
-from .flags import COMMAND_SETTINGS, FLAG_OF, LOSSES, RUN_ONLY, TRAIN_FLAGS, given, settings_from
-from .runs import (
-    CHECKPOINT_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    PLOT_FILE,
-    MetricsLog,
-    Progress,
-    Stop,
-    make_run_dir,
-    remove_run_dir,
-    write_text,
-)
-
-
-class Say:
-    """The command's progress lines: on stdout, or stderr with --json; held until an epoch runs with --json."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.quiet, self.held = args.quiet, [] if args.json else None
-        self.stream = sys.stderr if args.json else sys.stdout
-
-    def __call__(self, message: str) -> None:
-        if self.quiet:
-            return
-        if self.held is not None:
-            self.held.append(message)
-        else:
-            print(message, file=self.stream, flush=True)
-
-    def release(self) -> None:
-        """An epoch ran, so the input was good: say what was held."""
-        held, self.held = self.held, None
-        for message in held or ():
-            self(message)
+from ..settings import validate
+from .flags import COMMAND_SETTINGS, FLAG_OF, LOSSES, given, settings_from
+from .output import MetricsLog, Progress, Say, WriteFailed, emit, say_backend, tell, write_text
+from .resume import resumed_run, stopped_early
+from .runs import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, PLOT_FILE, make_run_dir
+from .stop import Interrupted, Stop
 
 
 def estimator_for(task: str, loss: str, n_classes: int, params: dict[str, Any]) -> BaseMLP:
@@ -79,17 +49,6 @@ def estimator_for(task: str, loss: str, n_classes: int, params: dict[str, Any]) 
     return MLPClassifier(**params)
 
 
-def _say_backend(est: BaseMLP, say: Say) -> None:
-    backend = est._backend if "_backend" in est.__dict__ else _resolve(est)
-    reason = f" ({backend.reason})" if backend.reason else ""
-    say(f"using {backend.describe()}{reason}")
-
-
-def _resolve(est: BaseMLP) -> Any:
-    name = est.backend if est.backend != "auto" else default_backend_name("auto")
-    return resolve(name, est.device)
-
-
 def new_run(args: argparse.Namespace, say: Say) -> dict[str, Any]:
     """A fresh run: the estimator from the flags, the data, its test split and the run folder."""
     params, command = settings_from(given(args))
@@ -101,12 +60,11 @@ def new_run(args: argparse.Namespace, say: Say) -> dict[str, Any]:
     task, y = decide_task(ds, command["task"])
     n_classes = len(host.unique(y)) if task == "classify" else 0
     est = estimator_for(task, command["loss"], n_classes, params)
-    _say_backend(est, say)
+    say_backend(est, say)
     split = split_indices(
         ds.n_samples, validation_fraction=0.0, test_fraction=command["test_fraction"], seed=seed,
         y=y if task == "classify" else None,
     )  # fmt: skip
-    run_dir, created = make_run_dir(args.out)
     data = {
         "source": ds.source,
         "target": ds.target_name,
@@ -117,7 +75,8 @@ def new_run(args: argparse.Namespace, say: Say) -> dict[str, Any]:
         "features": ds.feature_names,  # predict and evaluate take a CSV file's columns by these names
         "command": command,
     }
-    return {"est": est, "ds": ds, "y": y, "split": split, "run_dir": run_dir, "created": created, "data": data}
+    run_dir = make_run_dir(args.out)  # claimed last: a run refused above leaves nothing behind
+    return {"est": est, "ds": ds, "y": y, "split": split, "dir": run_dir, "data": data, "saved": None}
 
 
 def check_command(name: str, value: Any) -> None:
@@ -129,83 +88,37 @@ def check_command(name: str, value: Any) -> None:
         raise ParameterError(name, f"must be {setting.valid.describe()}", value) from None
 
 
-def resumed_run(args: argparse.Namespace, say: Say) -> dict[str, Any]:
-    """A run continued from ``--resume DIR``: its checkpoint holds the settings, the split and the training state."""
-    run_dir = args.resume
-    path = os.path.join(run_dir, CHECKPOINT_FILE)
-    if args.out is not None:
-        raise GpubpError(f"--out {args.out}: a resumed run stays in its folder ({run_dir}); drop --out")
-    if not os.path.isdir(run_dir):
-        raise GpubpError(f"--resume {run_dir}: no such run folder")
-    if not os.path.isfile(path):
-        raise GpubpError(
-            f"--resume {run_dir}: no {CHECKPOINT_FILE} there (the run finished, or stopped before its first epoch)"
-        )
-    flags = given(args)
-    est = load(path, backend=flags.get("backend"), device=flags.get("device"))
-    data = est.metadata_.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("command"), dict):
-        raise GpubpError(f"{path}: not a gpubp train checkpoint (no record of its data)")
-    _refuse_changes(run_dir, flags, est, data["command"])
-    if "_trainer" not in est.__dict__:
-        raise GpubpError(f"{path}: not a gpubp training checkpoint (it holds no training state)")
-    _say_backend(est, say)
-    ds = load_dataset(data["source"], target=data["target"] if data["source"].lower().endswith(".csv") else None,
-                      seed=data["seed"])  # fmt: skip
-    if ds.n_samples != data["n_samples"]:
-        raise GpubpError(
-            f"--resume {run_dir}: {data['source']} now has {ds.n_samples} rows, "
-            f"the run was started on {data['n_samples']}"
-        )
-    _, y = decide_task(ds, data["task"])
-    try:
-        split = Split.from_dict(data["split"], n=ds.n_samples)
-    except GpubpError as exc:
-        raise GpubpError(f"{path}: {exc}") from None
-    history = est.history_.epochs
-    part = est._trainer.partial
-    say(
-        f"resuming {run_dir} after epoch {len(history)}"
-        + (f", step {part['steps']} of epoch {len(history) + 1}" if part else "")
-    )
-    lines = "".join(json.dumps(record) + "\n" for record in history)
-    write_text(os.path.join(run_dir, METRICS_FILE), lines, flag="--resume")  # drop epochs the checkpoint lacks
-    return {"est": est, "ds": ds, "y": y, "split": split, "run_dir": run_dir, "created": None, "data": data}
-
-
-def _refuse_changes(run_dir: str, flags: dict[str, Any], est: BaseMLP, command: dict[str, Any]) -> None:
-    """A training flag given with --resume must repeat the run's setting: a different value is refused."""
-    recorded = {**est.get_params(), **command}
-    differ = []
-    for f in TRAIN_FLAGS:
-        if f.name not in flags or f.name in RUN_ONLY:
-            continue
-        if _normal(f.name, flags[f.name]) != _normal(f.name, recorded.get(f.name)):
-            differ.append((f.flag, recorded.get(f.name)))
-    if differ:
-        was = ", ".join(f"{flag} {_text(value)}" for flag, value in differ)
-        raise GpubpError(
-            f"--resume {run_dir}: {', '.join(flag for flag, _ in differ)} cannot be changed when resuming (the run "
-            f"was started with {was}; only --backend, --device, --quiet and --json may be given)"
-        )
-
-
-def _normal(name: str, value: Any) -> Any:
-    try:
-        return check(name, value)
-    except (GpubpError, KeyError):
-        return value
-
-
-def _text(value: Any) -> str:
-    return ",".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
-
-
 def train(args: argparse.Namespace) -> int:
-    """``gpubp train``: load data, split, fit (checkpointing every epoch), evaluate on the test part, save."""
+    """``gpubp train``: load data, split, fit (checkpointing every epoch), save, evaluate on the test part."""
     say = Say(args)
-    run = resumed_run(args, say) if args.resume else new_run(args, say)
-    est, ds, y, split, run_dir = run["est"], run["ds"], run["y"], run["split"], run["run_dir"]
+    with Stop() as stop:
+        try:
+            run = resumed_run(args, say) if args.resume is not None else new_run(args, say)
+        except Interrupted as exc:
+            tell(stopped_early(args, exc))
+            return exc.exit_code
+        except WriteFailed as exc:
+            if args.resume is None:
+                raise
+            raise WriteFailed(f"{exc}; the checkpoint is as it was") from None
+        try:
+            return _train(args, say, stop, run)
+        except Interrupted as exc:
+            tell(_stopped(run, exc))
+            return exc.exit_code
+        except WriteFailed as exc:
+            raise WriteFailed(f"{exc}; {_kept(run)}") from None
+        except GpubpError as exc:
+            kept = _kept(run)  # nothing worth keeping: leave no half-written run
+            if run.get("model_saved"):  # e.g. the test evaluation failed: the model is not lost
+                raise GpubpError(f"{exc}; {kept}") from None
+            raise
+        finally:
+            run["dir"].release()
+
+
+def _train(args: argparse.Namespace, say: Say, stop: Stop, run: dict[str, Any]) -> int:
+    est, ds, y, split, run_dir = run["est"], run["ds"], run["y"], run["split"], run["dir"]
     fit_rows = split.train if len(split.val) == 0 else host.sort(host.concatenate([split.train, split.val]))
     n_val = _validation_size(est, len(fit_rows))
     say(
@@ -213,30 +126,33 @@ def train(args: argparse.Namespace) -> int:
         + (f"{len(host.unique(y))} classes" if isinstance(est, MLPClassifier) else "regression")
         + f"); split {len(fit_rows) - n_val}/{n_val}/{len(split.test)} train/val/test"
     )
-    model_path = os.path.join(run_dir, MODEL_FILE)
-    checkpoint_path = os.path.join(run_dir, CHECKPOINT_FILE)
+    model_path, checkpoint_path = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
     extra = {"data": run["data"]}
-    if not args.resume:
-        write_text(os.path.join(run_dir, METRICS_FILE), "", flag="--out")
-    progress = Progress(est.max_iter, len(est.history_.epochs) if args.resume else 0) if _bar(args) else None
-    callbacks: list[Callable[[dict[str, Any]], Any]] = [MetricsLog(os.path.join(run_dir, METRICS_FILE), say.release)]
+    if args.resume is None:
+        write_text(run_dir.file(METRICS_FILE), "", flag="--out")
+    progress = (
+        Progress(est.max_iter, len(est.history_.epochs) if args.resume is not None else 0) if _bar(args) else None
+    )
+    callbacks: list[Callable[[dict[str, Any]], Any]] = [MetricsLog(run_dir.file(METRICS_FILE), say.release)]
     if progress is not None:
         callbacks.append(progress)
     t0 = time.perf_counter()
     try:
-        with Stop() as stop, warnings.catch_warnings():
+        # lbfgs polls no flag and keeps no checkpoint: a signal stops it at once
+        deferred = stop.deferred() if est.solver != "lbfgs" else contextlib.nullcontext()
+        with deferred, warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # "stopped: max_epochs" says it
             hooks = FitHooks(
                 callbacks=callbacks,
                 should_stop=stop.is_set,
-                on_epoch_end=lambda e: e.save(checkpoint_path, extra=extra, checkpoint=True),
-                resume=bool(args.resume),
+                on_epoch_end=_checkpointer(run, checkpoint_path, extra),
+                resume=args.resume is not None,
             )
             try:
                 est.fit(ds.X[fit_rows], y[fit_rows], hooks=hooks)
             except TrainingDiverged as exc:
                 if est.__dict__.get("_trainer") is not None and est._trainer.history.best_epoch > 0:
-                    est.save(model_path, extra=extra)
+                    _save_model(est, model_path, extra)
                     best = est._trainer.history.best_epoch
                     raise TrainingDiverged(
                         f"{exc}; the best model so far (epoch {best}) is kept in {model_path}",
@@ -244,30 +160,28 @@ def train(args: argparse.Namespace) -> int:
                         step=exc.step,
                     ) from None
                 raise
-    except GpubpError:
-        if not os.path.exists(model_path) and not os.path.exists(checkpoint_path):
-            remove_run_dir(run_dir, run["created"])  # nothing worth keeping: leave no half-written run
-        raise
     finally:
         if progress is not None:
             progress.close()
+    if stop.is_set():  # the step finished and the checkpoint is saved (or a signal came after the last step)
+        raise stop.interrupted()
     seconds = time.perf_counter() - t0
     say.release()
     history = est.history_
-    if history.stopped == "interrupted":
-        print(
-            f"gpubp: interrupted in epoch {len(history.epochs) + 1}; checkpoint saved in {checkpoint_path}; "
-            f"resume with: gpubp train --resume {run_dir}",
-            file=sys.stderr,
-        )
-        return stop.exit_code
-    if est.solver == "lbfgs":
-        write_text(os.path.join(run_dir, METRICS_FILE), "".join(json.dumps(r) + "\n" for r in history.epochs))
-    test = est.evaluate(ds.X[split.test], y[split.test]) if len(split.test) else None
-    est.save(model_path, extra=extra)
-    if os.path.exists(checkpoint_path):
+    _save_model(est, model_path, extra)
+    run["model_saved"] = True
+    with contextlib.suppress(OSError):
         os.remove(checkpoint_path)  # the run is complete: model.safetensors is its result
-    if not plot_losses(history, os.path.join(run_dir, PLOT_FILE)):
+    if est.solver == "lbfgs":
+        write_text(run_dir.file(METRICS_FILE), "".join(json.dumps(r) + "\n" for r in history.epochs))
+    test = est.evaluate(ds.X[split.test], y[split.test]) if len(split.test) else None
+    try:
+        drawn = plot_losses(history, run_dir.file(PLOT_FILE))
+    except GpubpError as exc:
+        raise WriteFailed(str(exc)) from None
+    except Exception as exc:  # matplotlib is an optional extra: its failure never outweighs the saved model
+        raise WriteFailed(f"cannot draw the loss plot {run_dir.file(PLOT_FILE)}: {type(exc).__name__}: {exc}") from None
+    if not drawn:
         say(f"no loss plot: matplotlib is not installed ({PLOT_HINT})")
     summary = {
         "backend": est._backend.name,
@@ -279,7 +193,7 @@ def train(args: argparse.Namespace) -> int:
         "best_epoch": history.best_epoch,
         "stopped": history.stopped,
         "seconds": round(seconds, 3),
-        "run_dir": run_dir,
+        "run_dir": run_dir.path,
         "model_path": model_path,
         "n_train": len(fit_rows) - n_val,
         "n_val": n_val,
@@ -287,7 +201,7 @@ def train(args: argparse.Namespace) -> int:
         "test": test,
     }
     if args.json:
-        print(json.dumps(summary))
+        emit(json.dumps(summary) + "\n")
     else:
         say(
             f"trained {len(history.epochs)} epochs in {seconds:.2f} s "
@@ -298,6 +212,56 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpointer(run: dict[str, Any], path: str, extra: dict[str, Any]) -> Callable[[BaseMLP], None]:
+    """on_epoch_end: write the checkpoint, and remember what it holds (for messages about what is saved)."""
+
+    def save(est: BaseMLP) -> None:
+        try:
+            est.save(path, extra=extra, checkpoint=True)
+        except GpubpError as exc:
+            raise WriteFailed(str(exc)) from None
+        history = est._trainer.history
+        run["saved"] = (len(history.epochs), history.stopped not in ("", "interrupted"))
+
+    return save
+
+
+def _save_model(est: BaseMLP, path: str, extra: dict[str, Any]) -> None:
+    try:
+        est.save(path, extra=extra)
+    except GpubpError as exc:
+        raise WriteFailed(str(exc)) from None
+
+
+def _kept(run: dict[str, Any]) -> str:
+    """What the run has on disk, in words; a run with nothing on disk has its folder removed."""
+    run_dir = run["dir"]
+    model, checkpoint = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
+    if os.path.exists(model):
+        return f"the model is saved in {model}"
+    if run["saved"] is not None and os.path.exists(checkpoint):
+        epochs, over = run["saved"]
+        what = "the finished training" if over else f"epoch {epochs}" if epochs else "the first steps"
+        return f"the checkpoint of {what} is kept in {checkpoint}; resume with: gpubp train --resume {run_dir.path}"
+    run_dir.remove()
+    return "nothing was saved"
+
+
+def _stopped(run: dict[str, Any], exc: Interrupted) -> str:
+    """The line that says a signal stopped the run, and what it left."""
+    run_dir = run["dir"]
+    model, checkpoint = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
+    if os.path.exists(model):
+        return f"gpubp: {exc.what} after the model was saved in {model}"
+    if run["saved"] is not None and os.path.exists(checkpoint):
+        epochs, over = run["saved"]
+        where = "after the last epoch, before the model was written" if over else f"in epoch {epochs + 1}"
+        resume = f"resume with: gpubp train --resume {run_dir.path}"
+        return f"gpubp: {exc.what} {where}; checkpoint saved in {checkpoint}; {resume}"
+    run_dir.remove()
+    return f"gpubp: {exc.what} before the first epoch ended; nothing was saved"
+
+
 def _validation_size(est: BaseMLP, n: int) -> int:
     if not est.early_stopping or est.solver == "lbfgs":
         return 0
@@ -305,7 +269,7 @@ def _validation_size(est: BaseMLP, n: int) -> int:
 
 
 def _bar(args: argparse.Namespace) -> bool:
-    return not args.quiet and sys.stderr.isatty()
+    return not args.quiet and sys.stderr is not None and sys.stderr.isatty()
 
 
 def format_metrics(metrics: dict[str, float] | None) -> str:

@@ -15,7 +15,8 @@ from ..errors import GpubpError, ParameterError
 from ..estimators import MLPClassifier
 from ..estimators.base import BaseMLP
 from ..persist import load
-from .runs import write_text
+from .output import emit, write_text
+from .runs import CHECKPOINT_FILE, MODEL_FILE
 from .train import format_metrics
 
 
@@ -34,13 +35,25 @@ def recorded_data(path: str, est: BaseMLP) -> dict[str, Any]:
     return data
 
 
+def load_model(path: str, backend: str | None, device: str | None) -> BaseMLP:
+    """The model at ``path``; a run folder given instead is named as one, with the file to give."""
+    if os.path.isdir(path):
+        model, checkpoint = os.path.join(path, MODEL_FILE), os.path.join(path, CHECKPOINT_FILE)
+        if os.path.isfile(model):
+            raise GpubpError(f"{path}: is a run folder; give its model file, {model}")
+        if os.path.isfile(checkpoint):
+            raise GpubpError(f"{path}: is a run folder whose run has not finished; resume it, or give {checkpoint}")
+        raise GpubpError(f"{path}: is a folder, not a model file")
+    return load(path, backend=backend, device=device)
+
+
 def _csv(source: Any) -> bool:
     return str(source).lower().endswith(".csv")
 
 
 def evaluate(args: argparse.Namespace) -> int:
     """``gpubp evaluate``: metrics on the recorded test split, or on all of a data source."""
-    est = load(args.model, backend=args.backend, device=args.device)
+    est = load_model(args.model, args.backend, args.device)
     data = recorded_data(args.model, est)
     source = args.data or data.get("source")
     if source is None:
@@ -90,15 +103,15 @@ def evaluate(args: argparse.Namespace) -> int:
             raise GpubpError(f"{args.model}: the model was trained with no test split; use --split all")
     metrics = est.evaluate(ds.X[rows], y[rows])
     if args.json:
-        print(json.dumps(metrics))
+        emit(json.dumps(metrics) + "\n")
     else:
-        print(f"{args.split}: {format_metrics(metrics)} on {len(rows)} samples ({est.backend_})")
+        emit(f"{args.split}: {format_metrics(metrics)} on {len(rows)} samples ({est.backend_})\n")
     return 0
 
 
 def predict(args: argparse.Namespace) -> int:
     """``gpubp predict``: one CSV row per sample: label and probabilities, or values."""
-    est = load(args.model, backend=args.backend, device=args.device)
+    est = load_model(args.model, args.backend, args.device)
     data = recorded_data(args.model, est)
     if args.out is not None and os.path.isfile(args.out) and os.path.isfile(args.data):
         if os.path.samefile(args.out, args.data):
@@ -130,15 +143,15 @@ def predict(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """``gpubp export``: the model as an ONNX graph or a PyTorch state dict (printing the lines that load it)."""
-    est = load(args.model, backend="numpy")  # the weights are read on the host either way
+    est = load_model(args.model, "numpy", None)  # the weights are read on the host either way
     if args.format == "onnx":
         if args.opset is not None and args.opset <= 0:
             raise GpubpError(f"--opset {args.opset}: must be a positive integer")
         est.to_onnx(args.out, opset=args.opset)
-        print(f"wrote {args.out} (ONNX: input 'X', outputs " + ("'label', 'probabilities')" if
-              isinstance(est, MLPClassifier) else "'value')"))  # fmt: skip
+        emit(f"wrote {args.out} (ONNX: input 'X', outputs " + ("'label', 'probabilities')\n" if
+             isinstance(est, MLPClassifier) else "'value')\n"))  # fmt: skip
         return 0
     if args.opset is not None:
         raise GpubpError("--opset: only for --format onnx")
-    print(est.save_torch(args.out))
+    emit(f"{est.save_torch(args.out)}\n")
     return 0

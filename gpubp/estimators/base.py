@@ -34,7 +34,7 @@ from ..optim import SGD, Adam, Optimizer
 from ..train import EVAL_CHUNK, Callback, History, Trainer, Validation, evaluate_sums
 from . import inputs
 from .lbfgs import fit_lbfgs
-from .state import export_state, import_state
+from .state import check_resumable, export_state, import_state
 
 
 class NotFittedError(GpubpError, _SklearnNotFitted):
@@ -162,6 +162,8 @@ class BaseMLP(BaseEstimator):
         fresh = not (hooks.resume or ((p["warm_start"] or incremental) and "_net" in self.__dict__))
         backend = self._place(X, p) if fresh else self._backend
         X, y = inputs.check_fit_data(self, X, y, reset=fresh, numeric=self._numeric_targets())
+        if hooks.resume:
+            check_resumable(self, int(X.shape[0]))  # the checkpoint's split and part-done epoch fit these rows
         weight = inputs.check_sample_weight(sample_weight, X)
         dtype = backend.dtype(p["dtype"])
         targets = self._encode(y, weight, fresh=fresh, classes=classes)

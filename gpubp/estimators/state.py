@@ -28,6 +28,7 @@ from ..backend import (
     resolve,
     to_host,
 )
+from ..checkpoint import check_rows, damaged
 from ..errors import GpubpError
 from ..network import Sequential
 from ..train import History
@@ -192,12 +193,80 @@ def import_state(est: Any, tensors: dict[str, Any], meta: dict[str, Any], backen
 
 
 def _import_trainer(est: Any, tensors: dict[str, Any], state: dict[str, Any]) -> None:
-    """The training state of a checkpoint: a trainer ready to continue, and the validation rows."""
+    """The training state of a checkpoint: a trainer ready to continue, and the validation rows.
+
+    Every part is checked before it is used (see :mod:`gpubp.checkpoint`); a
+    damaged one raises GpubpError and leaves ``est`` without training state.
+    """
     p = settings.validate(params_from_json(est.get_params()))
-    est._train_rows = tensors.get("split.train")
-    est._val_rows = tensors.get("split.val")
-    est._n_rows = None
+    if p["solver"] == "lbfgs":
+        raise damaged("state", "for solver 'lbfgs', which keeps none")
+    unknown = sorted(name for name in tensors if not _checkpoint_tensor(name))
+    if unknown:
+        raise damaged("tensors:", f"unexpected {', '.join(unknown)}")
+    train_rows, val_rows = _split_rows(tensors, p["early_stopping"])
     trainer = est._new_trainer(p, host_rng(0), batch_size=1)  # the batch is set from the data when training goes on
     trainer.load_state_dict(tensors, state)
+    order = tensors.get("partial.order")
+    if order is not None and train_rows is not None:
+        if len(order) != len(train_rows) or not host.array_equal(host.sort(order), host.sort(train_rows)):
+            raise damaged("tensor 'partial.order'", "does not order the training rows of 'split.train'")
+    est._train_rows, est._val_rows, est._n_rows = train_rows, val_rows, None
     est.history_ = trainer.history
     est._trainer = trainer
+
+
+#: Tensor names a checkpoint may hold besides the network's: prefixes, and whole names.
+_STATE_PREFIXES = ("optim.", "best.")
+_STATE_NAMES = ("standardize.mean", "standardize.scale", "partial.order", "split.train", "split.val")
+
+
+def _checkpoint_tensor(name: str) -> bool:
+    return name.split(".", 1)[0].isdigit() or name in _STATE_NAMES or name.startswith(_STATE_PREFIXES)
+
+
+def _split_rows(tensors: dict[str, Any], early_stopping: bool) -> tuple[Any, Any]:
+    """Early stopping's (train, validation) rows: together every row 0..n-1 once; (None, None) without it."""
+    train, val = tensors.get("split.train"), tensors.get("split.val")
+    if not early_stopping:
+        if train is not None or val is not None:
+            raise damaged("tensors 'split.train', 'split.val'", "are there, but the run has no early stopping")
+        return None, None
+    if train is None or val is None:
+        raise damaged("tensors 'split.train', 'split.val'", "must both be there (early stopping's split)")
+    for name, rows in (("split.train", train), ("split.val", val)):
+        check_rows(name, rows)
+    every = host.sort(host.concatenate([train, val]))
+    if not host.array_equal(every, host.arange(len(every))):
+        raise damaged("tensors 'split.train', 'split.val'", "must split the rows 0..n-1, each once")
+    if len(val) < 2 or len(train) < 1:
+        raise damaged("tensor 'split.val'", f"holds {len(val)} rows and 'split.train' {len(train)}; too few")
+    return train, val
+
+
+def check_resumable(est: Any, n_rows: int) -> None:
+    """A loaded checkpoint's training state against the ``n_rows`` rows ``fit`` will be given to continue it.
+
+    Raises
+    ------
+    GpubpError
+        The split or the part-done epoch was made for another number of rows.
+    """
+    train, val = est.__dict__.get("_train_rows"), est.__dict__.get("_val_rows")
+    if train is not None and len(train) + len(val) != n_rows:
+        raise GpubpError(
+            f"its early-stopping split covers {len(train) + len(val)} rows, but {n_rows} rows are given to train on"
+        )
+    trainer = est.__dict__.get("_trainer")
+    if trainer is None or trainer.partial is None:
+        return
+    n = n_rows if train is None else len(train)
+    order = trainer.partial["order"]
+    if train is None and (len(order) != n or not host.array_equal(host.sort(order), host.arange(n))):
+        raise GpubpError(f"its part-done epoch orders {len(order)} rows, but {n} rows are given to train on")
+    batch = est.batch_size
+    batch = min(200, n) if batch == "auto" else min(batch, n)
+    if trainer.partial["steps"] > -(-n // batch):
+        raise GpubpError(
+            f"its part-done epoch is at step {trainer.partial['steps']}, past the {-(-n // batch)} steps of an epoch"
+        )
