@@ -168,6 +168,18 @@ class Linear(Layer):
         self.needs_input_grad = True  # the fit loop (and the benchmarks) turn this off for the first layer: no dX
         self._x: Any = None
 
+    @classmethod
+    def from_arrays(cls, W: Any, b: Any, *, backend: Backend | str | None = None, dtype: str = "float32") -> Linear:
+        """A Linear holding copies of host arrays ``W`` (in, out) and ``b`` (out,): nothing drawn, one copy each."""
+        layer = cls.__new__(cls)
+        backend = resolve(backend)
+        dt = backend.dtype(dtype)
+        layer.in_features, layer.out_features, layer.init = int(W.shape[0]), int(W.shape[1]), "given"
+        layer.weight = Parameter(backend.asarray(W, dtype=dt), "weight", regularized=True)
+        layer.bias = Parameter(backend.asarray(b, dtype=dt), "bias")
+        layer.needs_input_grad, layer._x = True, None
+        return layer
+
     def forward(self, x: Any) -> Any:
         W, b = self.weight.data, self.bias.data
         if type(x) is not type(W) or x.device != W.device:

@@ -107,9 +107,18 @@ class Sequential(Layer):
 
     @classmethod
     def from_config(
-        cls, config: dict[str, Any], *, backend: Backend | str | None = None, dtype: str = "float32"
+        cls,
+        config: dict[str, Any],
+        *,
+        backend: Backend | str | None = None,
+        dtype: str = "float32",
+        state: dict[str, Any] | None = None,
     ) -> Sequential:
-        """Rebuild the layers a :meth:`config` describes (weights freshly initialised).
+        """Rebuild the layers a :meth:`config` describes: weights from ``state`` (host arrays), else drawn afresh.
+
+        With ``state`` (as :meth:`state_dict` gives it, shapes already checked
+        against the description) every Linear is made from its arrays with one
+        copy each and nothing drawn: loading a model allocates what its file holds.
 
         Raises
         ------
@@ -130,7 +139,15 @@ class Sequential(Layer):
                     n_in, n_out = spec.get("in_features"), spec.get("out_features")
                     if width is not None and n_in != width:
                         raise GpubpError(f"Linear takes {n_in!r} inputs but the Linear before it gives {width}")
-                    layers.append(Linear(n_in, n_out, backend=backend, dtype=dtype, rng=0))
+                    if state is not None:
+                        W, b = state[f"{i}.weight"], state[f"{i}.bias"]
+                        if tuple(W.shape) != (n_in, n_out) or tuple(b.shape) != (n_out,):
+                            raise GpubpError(
+                                f"the weights {tuple(W.shape)}, {tuple(b.shape)} do not fit {n_in} -> {n_out}"
+                            )
+                        layers.append(Linear.from_arrays(W, b, backend=backend, dtype=dtype))
+                    else:
+                        layers.append(Linear(n_in, n_out, backend=backend, dtype=dtype, rng=0))
                     width = n_out
                 elif kind == "LeakyReLU":
                     layers.append(LeakyReLU(spec.get("negative_slope", 0.01)))

@@ -22,7 +22,7 @@ from .errors import GpubpError, one_line
 from .estimators import MLPClassifier, MLPRegressor
 from .estimators.base import BaseMLP
 from .estimators.state import export_state, import_state, params_from_json, placement
-from .io import load_model_file, save_model_file
+from .io import load_model_file, read_header, save_model_file
 from .layers import ACTIVATIONS, Identity
 
 #: The estimator classes a model file may name.
@@ -90,11 +90,18 @@ def load(path: str | os.PathLike[str], backend: Backend | str | None = None, dev
         One line naming the file and what is wrong with it.
     """
     where = os.fspath(path)
-    tensors, meta = load_model_file(where)
+    infos, meta = read_header(where)  # nothing of the tensors read yet
     place = placement(meta, backend, device) if backend is not None else None  # a bad backend: its own error
     try:
         est = _estimator(meta)
-        check_model(meta, tensors)
+        check_model(meta, infos)  # names, shapes and dtypes against the network, before any allocation
+    except GpubpError as exc:
+        raise GpubpError(f"{where}: model metadata is invalid ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        raise GpubpError(f"{where}: model metadata is incomplete or invalid ({one_line(repr(exc))})") from None
+    tensors, meta = load_model_file(where)
+    try:
+        check_values(meta, tensors)
     except GpubpError as exc:
         raise GpubpError(f"{where}: model metadata is invalid ({exc})") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
@@ -136,7 +143,11 @@ def _estimator(meta: dict[str, Any]) -> BaseMLP:
 
 
 def check_model(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
-    """The network the metadata describes against the tensors, before anything is built or allocated."""
+    """The network the metadata describes against the tensors' names, shapes and dtypes, before any is read.
+
+    ``tensors`` maps names to anything with ``shape`` and ``dtype``: the
+    header's :class:`~gpubp.io.TensorInfo` (dtype a name) or arrays.
+    """
     architecture = meta["architecture"]
     layers = architecture.get("layers") if isinstance(architecture, dict) else None
     if not isinstance(layers, list) or not layers:
@@ -167,10 +178,8 @@ def check_model(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
         value = network[name]
         if tuple(value.shape) != shape:
             raise GpubpError(f"tensor {name!r} has shape {tuple(value.shape)}, the network needs {shape}")
-        if value.dtype.name != dtype:
-            raise GpubpError(f"tensor {name!r} has dtype {value.dtype}, the model is {dtype}")
-        if not host.all(host.isfinite(value)):
-            raise GpubpError(f"tensor {name!r} holds NaN or infinite weights; the model is unusable")
+        if _dtype_name(value) != dtype:  # another dtype is refused, never cast
+            raise GpubpError(f"tensor {name!r} has dtype {_dtype_name(value)}, the model is {dtype}")
     fitted = meta["fitted"]
     first, last = expected[f"{min(int(k.split('.')[0]) for k in expected)}.weight"], None
     last = [shape for name, shape in expected.items() if name.endswith(".weight")][-1]
@@ -193,12 +202,26 @@ def check_model(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
         raise GpubpError("the standardisation needs both a mean and a scale")
     if "standardize.mean" in tensors:
         mean, scale = tensors["standardize.mean"], tensors["standardize.scale"]
-        if mean.shape != (first[0],) or scale.shape != (first[0],):
+        if tuple(mean.shape) != (first[0],) or tuple(scale.shape) != (first[0],):
             raise GpubpError(f"the standardisation must have {first[0]} values per statistic")
-        if mean.dtype != host.float64 or scale.dtype != host.float64:
-            raise GpubpError(f"the standardisation must be float64, not {mean.dtype} and {scale.dtype}")
+        if _dtype_name(mean) != "float64" or _dtype_name(scale) != "float64":
+            raise GpubpError(f"the standardisation must be float64, not {_dtype_name(mean)} and {_dtype_name(scale)}")
+
+
+def check_values(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
+    """Once read: every weight finite, the standardisation finite with positive scales."""
+    for name, value in tensors.items():
+        if name.split(".", 1)[0].isdigit() and not host.all(host.isfinite(value)):
+            raise GpubpError(f"tensor {name!r} holds NaN or infinite weights; the model is unusable")
+    if "standardize.mean" in tensors:
+        mean, scale = tensors["standardize.mean"], tensors["standardize.scale"]
         if not (host.all(host.isfinite(mean)) and host.all(host.isfinite(scale)) and host.all(scale > 0)):
             raise GpubpError("the standardisation must be finite, with every scale positive")
+
+
+def _dtype_name(t: Any) -> str:
+    """A tensor's dtype as a name, from a header entry (already a name) or an array."""
+    return t.dtype if isinstance(t.dtype, str) else t.dtype.name
 
 
 def _check_layers(params: dict[str, Any], layers: list[Any]) -> None:

@@ -1168,3 +1168,64 @@ def test_empty_fit_input_is_the_library_error():
         gpubp.MLPClassifier(backend="numpy").fit(np.zeros((0, 3)), np.zeros(0))
     with pytest.raises(gpubp.GpubpError, match=r"0 sample\(s\)"):
         gpubp.MLPRegressor(backend="numpy").fit(np.zeros((0, 3)), np.zeros(0))
+
+
+# -- a model file is judged from its header before anything is allocated (issue 13.5, the estimator's side) --
+
+
+def _crafted(src, dst, edit=None, tensors=None):
+    """A copy of ``src`` at ``dst``, its gpubp metadata passed through ``edit``, its tensors through ``tensors``."""
+    import json
+
+    import safetensors.numpy
+    from safetensors import safe_open
+
+    with safe_open(str(src), "np") as f:
+        header, weights = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    meta = json.loads(header["gpubp"])
+    meta.pop("sha256", None)
+    if edit:
+        edit(meta)
+    safetensors.numpy.save_file(
+        tensors(weights) if tensors else weights, str(dst), {**header, "gpubp": json.dumps(meta)}
+    )
+    return dst
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    folder = tmp_path_factory.mktemp("small")
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gpubp.MLPClassifier((4,), max_iter=2).fit(X, X[:, 0] > 0).save(folder / "m.safetensors")
+    return folder / "m.safetensors"
+
+
+@pytest.mark.parametrize("width", [10**9, 60_000])
+def test_a_claimed_huge_layer_is_refused_from_the_header(small_model, tmp_path, width):
+    import resource
+    import time
+
+    def claim(meta):
+        meta["architecture"]["layers"][0].update(out_features=width)
+        meta["architecture"]["layers"][2].update(in_features=width)
+        meta["params"]["hidden_layer_sizes"] = [width]
+
+    path = _crafted(small_model, tmp_path / "huge.safetensors", claim)
+    before, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    with pytest.raises(gpubp.GpubpError, match="tensor '0.weight' has shape \\(3, 4\\), the network needs"):
+        gpubp.load(path)
+    assert time.perf_counter() - t0 < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing near the claim
+
+
+def test_weights_of_another_dtype_are_refused_not_cast(small_model, tmp_path):
+    as_int = lambda w: {k: (v * 100).astype(np.int32) if k == "0.weight" else v for k, v in w.items()}  # noqa: E731
+    path = _crafted(small_model, tmp_path / "int.safetensors", tensors=as_int)
+    with pytest.raises(gpubp.GpubpError, match="tensor '0.weight' has dtype int32, the model is float32"):
+        gpubp.load(path)

@@ -163,8 +163,8 @@ def import_state(est: Any, tensors: dict[str, Any], meta: dict[str, Any], backen
     fitted = meta["fitted"]
     dtype_name = meta["trained_on"]["dtype"]
     settings.check("dtype", dtype_name)
-    net = Sequential.from_config(meta["architecture"], backend=backend, dtype=dtype_name)
-    net.load_state_dict({name: value for name, value in tensors.items() if name.split(".", 1)[0].isdigit()})
+    weights = {name: value for name, value in tensors.items() if name.split(".", 1)[0].isdigit()}
+    net = Sequential.from_config(meta["architecture"], backend=backend, dtype=dtype_name, state=weights)
     net.layers[0].needs_input_grad = False
     est._net, est._backend, est._dtype_name = net, backend, dtype_name
     for name in FITTED:
