@@ -13,7 +13,16 @@ with the ``adaptive`` schedule, the learning rate is divided by 5).
 
 Host traffic is budgeted: the data set is on the device before ``fit`` starts;
 each epoch moves one permutation to the device and reads one small vector of
-statistics back. Nothing inside a step converts a device array to a host value.
+statistics back. Nothing inside a step converts a device array to a host value
+(a reduction across processes may: that is its business, at the seam).
+
+Data-parallel training (:mod:`gpubp.distributed`) plugs in at two places and
+nowhere else: ``reduce_gradients`` in the step, and ``gather_stats`` for each
+epoch's statistics, so every process decides stopping, divergence and the
+learning-rate schedule from the same numbers. With ``fit(..., offset=)`` the
+rows on this device are a slice of a data set spread over processes: every
+process draws the same permutation of all the rows, and each step takes the
+part of the global batch held here (possibly none).
 """
 
 from __future__ import annotations
@@ -36,7 +45,13 @@ from .optim import Optimizer
 Callback = Callable[[dict[str, Any]], Any]
 
 #: ``reduce_gradients(params, batch_weight) -> total weight``: sums every process's weighted gradients.
+#: Each parameter's ``grad`` (None where this process had no row of the batch) is the weighted mean over
+#: the local rows, ``batch_weight`` their total weight; afterwards every process holds the same ``grad``,
+#: the mean over the global batch, and the return value is the global batch's total weight.
 Reduce = Callable[[Sequence[Parameter], Any], Any]
+
+#: ``gather_stats(values) -> (processes, k)``: a host vector from every process, stacked in rank order, on all.
+Gather = Callable[[Any], Any]
 
 #: Rows per chunk when evaluating (bounds device memory on large sets).
 EVAL_CHUNK = 8192
@@ -60,9 +75,13 @@ def train_step(
     parameters, as scikit-learn's MLP adds it.
     """
     optimizer.zero_grad()
-    pred = net.forward(xb)  # forward: y_hat = f(X; W, b)
-    loss = loss_fn.forward(pred, yb, weight)  # loss: L(y, y_hat)
-    net.backward(loss_fn.backward())  # backward: dL/dtheta by the chain rule
+    if xb.shape[0] == 0:  # data parallel: this process holds no row of the batch, it adds nothing but its weight 0
+        xp = namespace(xb)
+        loss = xp.zeros((), dtype=xb.dtype, device=xb.device)
+    else:
+        pred = net.forward(xb)  # forward: y_hat = f(X; W, b)
+        loss = loss_fn.forward(pred, yb, weight)  # loss: L(y, y_hat)
+        net.backward(loss_fn.backward())  # backward: dL/dtheta by the chain rule
     total = xb.shape[0] if weight is None else namespace(weight).sum(weight)
     if reduce_gradients is not None:
         total = reduce_gradients(optimizer.params, total)  # e.g. an all-reduce over processes
@@ -107,23 +126,30 @@ class Validation:
     def record(self, sums: Any, total: float) -> dict[str, float]:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def share(self, total: Callable[[Any], Any]) -> None:
+        """The set is spread over processes: make its set-wide constants (R²'s total sum of squares) global.
+
+        ``total`` sums a host vector over the processes. Nothing to do by default.
+        """
+
 
 def evaluate_sums(net: Sequential, loss_fn: Loss, val: Validation) -> Any:
-    """[weighted loss sum, total weight, metric sums...] over a set, in chunks, as one 1-D device array."""
+    """[weighted loss sum, total weight, metric sums...] over a set, in chunks, as one 1-D device array.
+
+    An empty set (a process holding no row of it) gives zeros.
+    """
     xp = backend_of(val.X).xp
     n = val.X.shape[0]
     parts = None
-    for start in range(0, n, EVAL_CHUNK):
+    for start in range(0, max(n, 1), EVAL_CHUNK):
         stop = min(start + EVAL_CHUNK, n)  # the standard leaves out-of-bounds slices unspecified
         xb, yb = val.X[start:stop, ...], val.y[start:stop, ...]
         wb = None if val.weight is None else val.weight[start:stop]
         out = net.forward(xb)
         weight = xp.asarray(float(stop - start), dtype=out.dtype, device=out.device) if wb is None else xp.sum(wb)
-        loss_sum = loss_fn.forward(out, yb, wb) * weight
+        loss_sum = loss_fn.forward(out, yb, wb) * weight if stop > start else xp.zeros_like(weight)
         part = xp.concat([xp.reshape(loss_sum, (1,)), xp.reshape(weight, (1,)), val.sums(out, yb, wb)])
         parts = part if parts is None else parts + part
-    if parts is None:
-        raise GpubpError("cannot evaluate on an empty set")
     return parts
 
 
@@ -189,6 +215,9 @@ class Trainer:
         interruption): the place to write a checkpoint.
     reduce_gradients : callable, optional
         The data-parallel seam (see :data:`Reduce`).
+    gather_stats : callable, optional
+        Data parallel: every process's epoch statistics (see :data:`Gather`),
+        combined the same way on every process (sums; the first non-finite step).
     """
 
     net: Sequential
@@ -209,6 +238,7 @@ class Trainer:
     should_stop: Callable[[], bool] | None = None
     on_epoch_end: Callable[[Trainer], None] | None = None
     reduce_gradients: Reduce | None = None
+    gather_stats: Gather | None = None
 
     def __post_init__(self) -> None:
         self.rng = host_rng(self.rng)
@@ -231,6 +261,7 @@ class Trainer:
         val: Validation | None = None,
         epochs: int | None = None,
         rows: Any = None,
+        offset: int | None = None,
     ) -> History:
         """Train on device arrays ``X`` (n, features), targets ``y`` and optional weights until a rule fires.
 
@@ -240,6 +271,13 @@ class Trainer:
         ``rows`` (host int64 indices) limits training to those rows of ``X``
         (the rest being, say, the validation set): batches are cut from ``X``
         itself, so the training part is never copied.
+
+        ``offset`` (data parallel): ``X`` holds the rows ``offset`` to
+        ``offset + len(X)`` of a data set spread over processes, and ``rows``
+        (required) are the training rows of that whole set. Batches are cut
+        from the permutation of all of ``rows``; this process trains on the
+        part of each batch it holds, and ``gather_stats`` makes the epoch's
+        numbers those of the whole set.
 
         Raises
         ------
@@ -251,6 +289,8 @@ class Trainer:
         """
         if self.early_stopping and val is None:
             raise GpubpError("early stopping needs a validation set")
+        if offset is not None and rows is None:
+            raise GpubpError("training on a part of the data (offset) needs the training rows of the whole set")
         backend = backend_of(X)
         self._weight_total = None  # the training rows' total weight: read once per fit call
         done = len(self.history.epochs)  # > 0 when resumed or continued
@@ -269,7 +309,7 @@ class Trainer:
             try:
                 # Non-finite losses end in TrainingDiverged, so NumPy's overflow warnings are only noise.
                 with host.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    record = self._epoch(backend, epoch, X, y, weight, val, rows)
+                    record = self._epoch(backend, epoch, X, y, weight, val, rows, offset)
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -299,12 +339,21 @@ class Trainer:
         return self.history
 
     def _epoch(
-        self, backend: Backend, epoch: int, X: Any, y: Any, weight: Any, val: Validation | None, rows: Any
+        self,
+        backend: Backend,
+        epoch: int,
+        X: Any,
+        y: Any,
+        weight: Any,
+        val: Validation | None,
+        rows: Any,
+        offset: int | None = None,
     ) -> Any:
         """One epoch; None if ``should_stop`` cut it short (its state is then in ``self.partial``)."""
         xp = backend.xp
         n = X.shape[0] if rows is None else len(rows)
         counts, t0 = transfer_counts(), time.perf_counter()
+        carried = None  # data parallel, resumed: the interrupted part's sums over all processes (host floats)
         if self.partial is None:
             order = self.rng.permutation(n) if self.shuffle else host.arange(n)  # drawn on the host
             if rows is not None:
@@ -314,21 +363,31 @@ class Trainer:
             first_bad = xp.full((), -1.0, dtype=X.dtype, device=X.device)
         else:  # resuming an interrupted epoch where it stopped
             order, steps = self.partial["order"], self.partial["steps"]
-            loss_sum = backend.asarray(self.partial["loss_sum"], dtype=X.dtype)
-            first_bad = backend.asarray(self.partial["first_bad"], dtype=X.dtype)
+            if offset is None:
+                loss_sum = backend.asarray(self.partial["loss_sum"], dtype=X.dtype)
+                first_bad = backend.asarray(self.partial["first_bad"], dtype=X.dtype)
+            else:
+                carried = (float(self.partial["loss_sum"]), float(self.partial["first_bad"]))
+                loss_sum = xp.zeros((), dtype=X.dtype, device=X.device)
+                first_bad = xp.full((), -1.0, dtype=X.dtype, device=X.device)
             self.partial = None
-        perm = backend.asarray(order)  # the one host->device copy per epoch
-        for start in range(steps * self.batch_size, n, self.batch_size):
-            idx = perm[start : min(start + self.batch_size, n)]
+        local, bounds = _batches(order, self.batch_size, offset, X.shape[0])
+        perm = backend.asarray(local)  # the one host->device copy per epoch
+        for k in range(steps, len(bounds) - 1):
+            idx = perm[bounds[k] : bounds[k + 1]]
             xb, yb = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)  # batches cut on the device
             wb = None if weight is None else xp.take(weight, idx, axis=0)
             loss = train_step(
                 self.net, self.loss_fn, self.optimizer, xb, yb, self.reduce_gradients, weight=wb, alpha=self.alpha
             )
-            loss_sum = loss_sum + loss * (xb.shape[0] if wb is None else xp.sum(wb))
-            first_bad = xp.where((first_bad < 0) & ~xp.isfinite(loss), float(steps + 1), first_bad)
+            part = loss * xb.shape[0] if wb is None else _weighted(loss, xp.sum(wb))
+            loss_sum = loss_sum + part
+            first_bad = xp.where((first_bad < 0) & ~xp.isfinite(part), float(steps + 1), first_bad)
             steps += 1
             if self.should_stop is not None and self.should_stop():
+                if self.gather_stats is not None:  # keep the sums of all processes: one file holds the state
+                    sums = self._combine(to_host(xp.stack([loss_sum, first_bad])), False, carried)
+                    loss_sum, first_bad = float(sums[0]), float(sums[1])
                 self.partial = {"order": order, "steps": steps, "loss_sum": loss_sum, "first_bad": first_bad}
                 return None
         penalty = squared_norm(self.net.parameters()) if self.alpha else None
@@ -338,8 +397,10 @@ class Trainer:
         if val is not None:
             stats.append(evaluate_sums(self.net, self.loss_fn, val))
         host_stats = to_host(xp.concat(stats))  # the one read per epoch
-        total = float(n if weight is None else self._total_weight(weight, rows))
-        batches = -(-n // self.batch_size)
+        if self.gather_stats is not None:
+            host_stats = self._combine(host_stats, penalty is not None, carried)
+        total = float(n if weight is None else self._total_weight(weight, rows, offset))
+        batches = len(bounds) - 1
         record: dict[str, Any] = {"epoch": epoch, "train_loss": float(host_stats[0]) / max(total, 1e-300)}
         if penalty is not None:  # scikit-learn adds (alpha / 2) ||W||^2 / batch weight once per batch
             record["train_loss"] += 0.5 * self.alpha * float(host_stats[2]) * batches / max(total, 1e-300)
@@ -375,11 +436,31 @@ class Trainer:
         if steps > -(-len(mine) // self.batch_size):
             raise GpubpError(f"the part-done epoch in this training state is past its end (step {steps})")
 
-    def _total_weight(self, weight: Any, rows: Any) -> float:
+    def _combine(self, stats: Any, penalty: bool, carried: tuple[float, float] | None) -> Any:
+        """Every process's statistics as one vector, the same on all: sums added in rank order, the first
+        non-finite step the earliest, the penalty (the same weights everywhere) taken once."""
+        table = self.gather_stats(host.asarray(stats, dtype=host.float64))  # (processes, k)
+        out = _sum_rows(table)
+        bad = table[:, 1][table[:, 1] >= 0]
+        out[1] = bad.min() if len(bad) else -1.0
+        if penalty:
+            out[2] = table[0, 2]
+        if carried is not None:
+            out[0] += carried[0]
+            if carried[1] >= 0:
+                out[1] = carried[1]
+        return out
+
+    def _total_weight(self, weight: Any, rows: Any, offset: int | None = None) -> float:
         if self._weight_total is None:  # once per fit call, not per epoch
             xp = namespace(weight)
+            if offset is not None:  # the training rows held here; the total over all processes below
+                rows = rows[(rows >= offset) & (rows < offset + weight.shape[0])] - offset
             part = weight if rows is None else xp.take(weight, backend_of(weight).asarray(rows), axis=0)
-            self._weight_total = float(to_host(xp.sum(part)))
+            total = to_host(xp.reshape(xp.sum(part), (1,))).astype(host.float64)
+            if self.gather_stats is not None and offset is not None:
+                total = _sum_rows(self.gather_stats(total))
+            self._weight_total = float(total[0])
         return self._weight_total
 
     def _stuck(self, record: dict[str, Any]) -> bool:
@@ -429,8 +510,9 @@ class Trainer:
         partial = None
         if self.partial is not None:
             tensors["partial.order"] = host.asarray(self.partial["order"], dtype=host.int64)
-            xp = backend_of(self.partial["loss_sum"]).xp
-            sums = to_host(xp.stack([self.partial["loss_sum"], self.partial["first_bad"]]))
+            sums = self.partial["loss_sum"], self.partial["first_bad"]
+            if not isinstance(sums[0], float):  # one process: still on the device (data parallel: host sums)
+                sums = to_host(backend_of(sums[0]).xp.stack(list(sums)))
             loss_sum = float(sums[0]) if math.isfinite(float(sums[0])) else None  # JSON has no NaN
             partial = {"steps": self.partial["steps"], "loss_sum": loss_sum, "first_bad": float(sums[1])}
         meta = {
@@ -480,6 +562,37 @@ class Trainer:
                 "loss_sum": math.nan if partial["loss_sum"] is None else partial["loss_sum"],
                 "first_bad": partial["first_bad"],
             }
+
+
+def _batches(order: Any, batch_size: int, offset: int | None, held: int) -> tuple[Any, list[int]]:
+    """(the rows to train on here in epoch order, bounds): batch k is ``local[bounds[k]:bounds[k + 1]]``.
+
+    In one process every row is held here and batch k is ``order[k * batch_size:][:batch_size]``. With
+    ``offset`` this process holds the rows ``offset .. offset + held`` only: it keeps those of ``order``
+    (as indices into its own ``X``) and the bounds of each global batch's part of them, possibly empty.
+    """
+    n = len(order)
+    starts = host.arange(0, n + batch_size, batch_size)[: -(-n // batch_size) + 1]
+    starts[-1] = n
+    if offset is None:
+        return order, starts.tolist()
+    mine = (order >= offset) & (order < offset + held)
+    position = host.flatnonzero(mine)  # where this process's rows fall in the epoch
+    return order[mine] - offset, host.searchsorted(position, starts, side="left").tolist()
+
+
+def _sum_rows(table: Any) -> Any:
+    """The rows of a (processes, k) host table added in rank order: the same bits on every process."""
+    out = table[0].copy()
+    for row in table[1:]:
+        out += row
+    return out
+
+
+def _weighted(loss: Any, weight: Any) -> Any:
+    """loss times its rows' total weight; zero (not NaN) when that weight is zero, as a process's part may be."""
+    xp = namespace(loss)
+    return xp.where(weight > 0, loss * weight, xp.zeros_like(loss))
 
 
 def _copy(x: Any) -> Any:
