@@ -11,6 +11,7 @@ training step can be held to a budget of zero syncs.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from dataclasses import dataclass, field
@@ -88,6 +89,22 @@ class Backend:
         """``'<name> on <device>'`` as the command prints it."""
         return f"{self.name} on {device_name(self.device)}"
 
+    def activate(self) -> contextlib.AbstractContextManager[Any]:
+        """A ``with`` block in which this backend's GPU is the current one (CuPy, CUDA torch); else nothing.
+
+        CuPy allocates and launches kernels on the *current* device, and
+        array-api-compat's CuPy creation functions (``zeros``, ``arange``, ...)
+        ignore ``device=``: without this, biases, permutations and one-hot
+        targets of a model on GPU 1 would land on GPU 0. The estimators enter
+        it in ``fit``, ``predict`` and ``evaluate``; ``parity`` and ``bench``
+        around each backend's work. Entering it again inside is harmless.
+        """
+        if self.name == "cupy":
+            return self.device  # a cupy.cuda.Device is itself the context manager
+        if self.name == "torch" and getattr(self.device, "type", "") == "cuda":
+            return importlib.import_module("torch").cuda.device(self.device)
+        return contextlib.nullcontext()
+
 
 def device_name(device: Any) -> str:
     """A short, stable text for a device: ``cpu``, ``cuda:0``, ``device1``."""
@@ -99,6 +116,43 @@ def device_name(device: Any) -> str:
     if text.startswith("<CUDA Device "):  # cupy.cuda.Device
         return f"cuda:{device.id}"
     return text
+
+
+def rank_device(name: str, device: Any, local_rank: int) -> Any:
+    """The device of the process with node-local rank ``local_rank`` (data parallel): one GPU per process.
+
+    ``device`` given (an index, ``cuda:N``, ``cpu``) wins, except a bare
+    ``cuda``, which means "this process's GPU". Otherwise ``cupy`` and ``auto``
+    take GPU ``local_rank`` modulo the GPUs here, ``torch`` stays on its
+    default (the CPU), and ``array_api_strict`` takes its emulated device of
+    that number, so the device logic of several GPUs can be tested without any.
+    """
+    if name == "torch" and str(device) == "cuda":
+        count = _torch_gpu_count()
+        return f"cuda:{local_rank % count}" if count else device
+    if device is not None:
+        return device
+    if name in ("cupy", "auto"):
+        count = _cupy_gpu_count()
+        return str(local_rank % count) if count else None
+    if name == "array_api_strict":
+        xp = _import("array_api_strict", "pip install array-api-strict")
+        devices = xp.__array_namespace_info__().devices()
+        return devices[local_rank % len(devices)]
+    return None
+
+
+def _cupy_gpu_count() -> int:
+    ok, _ = cupy_status()
+    return int(importlib.import_module("cupy").cuda.runtime.getDeviceCount()) if ok else 0
+
+
+def _torch_gpu_count() -> int:
+    try:
+        torch = importlib.import_module("torch")
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception:  # not installed, or a CUDA build without a driver
+        return 0
 
 
 def _float_dtypes(backend: Backend) -> tuple[str, ...]:
