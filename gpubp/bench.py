@@ -27,6 +27,7 @@ The scripts in ``benchmarks/`` share the timing helpers here
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
@@ -106,6 +107,7 @@ class Timed:
     step: Callable[[], Any]
     sync: Callable[[], None] = lambda: None
     inner: int = 1  # steps per timed block, set by calibration
+    on: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext  # its GPU made current
 
 
 def _block(timed: Timed) -> float:
@@ -115,12 +117,13 @@ def _block(timed: Timed) -> float:
     handing the cores from that library's thread pool to this one's (up to tens
     of milliseconds on a busy two-core machine), which is not this method's cost.
     """
-    timed.step()
-    timed.sync()
-    t0 = time.perf_counter()
-    for _ in range(timed.inner):
+    with timed.on():
         timed.step()
-    timed.sync()
+        timed.sync()
+        t0 = time.perf_counter()
+        for _ in range(timed.inner):
+            timed.step()
+        timed.sync()
     return (time.perf_counter() - t0) / timed.inner
 
 
@@ -138,9 +141,10 @@ def interleaved(
     names = list(methods)
     for name in names:
         timed = methods[name]
-        for _ in range(warmup):
-            timed.step()
-        timed.sync()
+        with timed.on():
+            for _ in range(warmup):
+                timed.step()
+            timed.sync()
         timed.inner = 1
         one = _block(timed)
         if one < min_block_s:  # cheap to look again: one step may have met a hiccup
@@ -247,10 +251,11 @@ def measure_peak(target: Target, dtype: str, n: int | None = None, repeats: int 
     n = n or PEAK_N["gpu" if target.gpu else "cpu"]
     gen = host_rng(0)
     dt = backend.dtype(dtype)
-    a = backend.asarray(gen.standard_normal((n, n)), dtype=dt)
-    b = backend.asarray(gen.standard_normal((n, n)), dtype=dt)
+    with backend.activate():
+        a = backend.asarray(gen.standard_normal((n, n)), dtype=dt)
+        b = backend.asarray(gen.standard_normal((n, n)), dtype=dt)
     xp = backend.xp
-    timed = Timed(lambda: xp.matmul(a, b), lambda: synchronize(backend))
+    timed = Timed(lambda: xp.matmul(a, b), lambda: synchronize(backend), on=backend.activate)
     seconds = min(interleaved({"peak": timed}, repeats=repeats, warmup=1, min_block_s=0.05)["peak"])
     target.peak_n = n
     target.peak_gflops = max(target.peak_gflops or 0.0, 2 * n**3 / seconds / 1e9)
@@ -264,6 +269,11 @@ def point_sizes(width: int, depth: int) -> list[int]:
 
 def training_step(backend: Backend, sizes: Sequence[int], batch: int, *, dtype: str, loss: str, seed: int = 0) -> Timed:
     """One :func:`train_step` of ``mlp(sizes)`` with plain SGD on a fixed device batch."""
+    with backend.activate():
+        return _training_step(backend, sizes, batch, dtype=dtype, loss=loss, seed=seed)
+
+
+def _training_step(backend: Backend, sizes: Sequence[int], batch: int, *, dtype: str, loss: str, seed: int) -> Timed:
     net = mlp(sizes, rng=seed, backend=backend, dtype=dtype)
     net.layers[0].needs_input_grad = False  # as Model trains: nothing upstream of the first layer learns
     optimizer = SGD(net.parameters(), lr=LEARNING_RATE)
@@ -275,7 +285,7 @@ def training_step(backend: Backend, sizes: Sequence[int], batch: int, *, dtype: 
     else:
         loss_fn = MSELoss()
         y = backend.asarray(gen.standard_normal((batch, sizes[-1])), dtype=backend.dtype(dtype))
-    return Timed(lambda: train_step(net, loss_fn, optimizer, X, y), lambda: synchronize(backend))
+    return Timed(lambda: train_step(net, loss_fn, optimizer, X, y), lambda: synchronize(backend), on=backend.activate)
 
 
 # ---------------------------------------------------------------------------

@@ -71,6 +71,11 @@ def _train_once(
 ) -> tuple[str, dict[str, Any], Any]:
     """Train on one backend; returns (label, host weights, host loss curve)."""
     backend = resolve(*spec)
+    with backend.activate():  # a GPU other than the first: everything made on it
+        return _train_on(backend, X, y, order, args)
+
+
+def _train_on(backend: Any, X: Any, y: Any, order: Any, args: dict[str, Any]) -> tuple[str, dict[str, Any], Any]:
     dtype = backend.dtype(args["dtype"])
     task = args["task"]
     net = mlp(
