@@ -24,10 +24,10 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
-from .. import settings
+from .. import distributed, settings
 from ..backend import Backend, backend_of, default_backend_name, host, host_rng, namespace, resolve
 from ..data.split import split_indices
-from ..errors import GpubpError, ParameterError
+from ..errors import GpubpError, ParameterError, TrainingDiverged
 from ..losses import Loss
 from ..network import Sequential, mlp
 from ..optim import SGD, Adam, Optimizer
@@ -153,77 +153,128 @@ class BaseMLP(BaseEstimator):
     def _fit(
         self, X: Any, y: Any, sample_weight: Any, *, incremental: bool, hooks: FitHooks | None, classes: Any = None
     ) -> BaseMLP:
-        p = settings.validate(self.get_params())
-        if incremental and p["early_stopping"]:
-            raise ParameterError("early_stopping", "partial_fit does not support early_stopping=True", True)
-        hooks = hooks or FitHooks()
-        if hooks.resume and "_trainer" not in self.__dict__:
-            raise GpubpError("nothing to resume: this estimator holds no training state (load a checkpoint first)")
-        fresh = not (hooks.resume or ((p["warm_start"] or incremental) and "_net" in self.__dict__))
-        backend = self._place(X, p) if fresh else self._backend
-        X, y = inputs.check_fit_data(self, X, y, reset=fresh, numeric=self._numeric_targets())
-        if hooks.resume:
-            check_resumable(self, int(X.shape[0]))  # the checkpoint's split and part-done epoch fit these rows
-        weight = inputs.check_sample_weight(sample_weight, X)
-        dtype = backend.dtype(p["dtype"])
-        targets = self._encode(y, weight, fresh=fresh, classes=classes)
-        X_dev = inputs.to_device(X, backend, dtype)
-        y_dev = inputs.to_device(targets, backend, dtype if self._float_targets(targets) else targets.dtype)
-        w_dev = None if weight is None else inputs.to_device(weight, backend, dtype)
-        self._n_rows = int(X_dev.shape[0])
-        rng = None if hooks.resume else host_rng(p["random_state"])
-        if not hooks.resume:
-            self._split_rows(p, y_dev, rng)
-        if fresh:
-            self._build(p, backend, X_dev, rng)
-        X_dev = self._standardize(X_dev)
-        if p["solver"] == "lbfgs":
-            self._fit_with_lbfgs(p, X_dev, y_dev, w_dev)
+        group = distributed.current()  # data parallel: this process's X, y are its part of the data set
+        with distributed.agreed(group):  # bad input on any process fails fit on every one, with its message
+            p = settings.validate(self.get_params())
+            if incremental and p["early_stopping"]:
+                raise ParameterError("early_stopping", "partial_fit does not support early_stopping=True", True)
+            if group is not None and p["solver"] == "lbfgs":
+                raise ParameterError("solver", "lbfgs is not data parallel yet; use sgd or adam", "lbfgs")
+            hooks = hooks or FitHooks()
+            if hooks.resume and "_trainer" not in self.__dict__:
+                raise GpubpError("nothing to resume: this estimator holds no training state (load a checkpoint first)")
+            fresh = not (hooks.resume or ((p["warm_start"] or incremental) and "_net" in self.__dict__))
+            backend = self._place(X, p, group) if fresh else self._backend
+            X, y = inputs.check_fit_data(self, X, y, reset=fresh, numeric=self._numeric_targets())
+            weight = inputs.check_sample_weight(sample_weight, X)
+            dtype = backend.dtype(p["dtype"])
+        if hooks.resume:  # the checkpoint's split and part-done epoch fit these rows (data parallel: all of them)
+            with distributed.alike(group):
+                check_resumable(self, int(X.shape[0]) if group is None else group.rows(X.shape[0])[1])
+        if group is not None and fresh and classes is None and not self._numeric_targets() and y.ndim == 1:
+            classes = group.union(inputs.to_host(y) if inputs.is_device_array(y) else y)  # every process's labels
+        with backend.activate(), distributed.agreed(group):
+            targets = self._encode(y, weight, fresh=fresh, classes=classes)
+            X_dev = inputs.to_device(X, backend, dtype)
+            y_dev = inputs.to_device(targets, backend, dtype if self._float_targets(targets) else targets.dtype)
+            w_dev = None if weight is None else inputs.to_device(weight, backend, dtype)
+        with backend.activate():
+            return self._fit_on_device(p, hooks, backend, X_dev, y_dev, w_dev, fresh=fresh, incremental=incremental)
+
+    def _fit_on_device(
+        self, p: dict[str, Any], hooks: FitHooks, backend: Backend, X_dev: Any, y_dev: Any, w_dev: Any, *,
+        fresh: bool, incremental: bool,
+    ) -> BaseMLP:  # fmt: skip
+        """The data on the device: split, build, train. Data parallel: every process runs this together."""
+        group = distributed.current()
+        with distributed.alike(group):  # decided from what every process shares: an error is raised on all
+            trainer, val, X_dev = self._prepare(p, hooks, backend, X_dev, y_dev, w_dev, fresh, incremental, group)
+        if trainer is None:
             return self
-        trainer = self._trainer_for(p, rng, hooks, keep=incremental or hooks.resume)
-        val = self._validation_set(X_dev, y_dev, w_dev)
         before = len(trainer.history.epochs)
         epochs = 1 if incremental else (None if hooks.resume or fresh else p["max_iter"])  # warm_start: max_iter more
-        trainer.fit(X_dev, y_dev, w_dev, val=val, rows=self._train_rows, epochs=epochs)
+        rows, offset = self._train_rows, None
+        if group is not None:
+            offset = self._shard[0]
+            rows = host.arange(self._n_rows, dtype=host.int64) if rows is None else rows
+        try:
+            trainer.fit(X_dev, y_dev, w_dev, val=val, rows=rows, epochs=epochs, offset=offset)
+        except TrainingDiverged as exc:  # decided from the statistics every process shares: raised on all
+            if group is not None:
+                distributed.mark_agreed(exc)
+            raise
         self._record(trainer, before, p)
         if trainer.history.stopped == "max_epochs" and not incremental:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and the optimization "
                 "hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return self
 
-    def _place(self, X: Any, p: dict[str, Any]) -> Backend:
-        """Where to train: the library and device of a device-array X (unless asked otherwise), else ``backend``."""
+    def _prepare(
+        self, p: dict[str, Any], hooks: FitHooks, backend: Backend, X_dev: Any, y_dev: Any, w_dev: Any, fresh: bool,
+        incremental: bool, group: Any,
+    ) -> tuple[Trainer | None, Validation | None, Any]:  # fmt: skip
+        """The split, the network and the trainer (None after L-BFGS, which trains here); the standardised X."""
+        self._shard, self._n_rows = None, int(X_dev.shape[0])
+        if group is not None:  # the data set is every process's rows in rank order
+            offset, self._n_rows = group.rows(X_dev.shape[0])
+            self._shard = (offset, int(X_dev.shape[0]))  # (its first row, rows held here)
+        rng = None if hooks.resume else host_rng(p["random_state"])
+        if group is not None and rng is not None:
+            rng = group.same_rng(rng)  # rank 0's generator: the same split, weights and permutations everywhere
+        if not hooks.resume:
+            self._split_rows(p, y_dev, rng, group)
+        if fresh:
+            self._build(p, backend, X_dev, rng, group)
+            if group is not None:
+                group.broadcast_parameters(self._net.parameters())  # rank 0's initial weights
+        X_dev = self._standardize(X_dev)
+        if p["solver"] == "lbfgs":
+            self._fit_with_lbfgs(p, X_dev, y_dev, w_dev)
+            return None, None, X_dev
+        trainer = self._trainer_for(p, rng, hooks, keep=incremental or hooks.resume, group=group)
+        val = self._validation_set(X_dev, y_dev, w_dev)
+        if val is not None and group is not None:
+            val.share(group.sum)  # e.g. R²'s total sum of squares over the whole validation set
+        return trainer, val, X_dev
+
+    def _place(self, X: Any, p: dict[str, Any], group: Any = None) -> Backend:
+        """Where to train: the library and device of a device-array X (unless asked otherwise), else ``backend``;
+        data parallel, each process's own GPU unless ``device`` says otherwise."""
         if inputs.is_device_array(X) and p["backend"] == "auto" and p["device"] is None:
             return backend_of(X)
         name = p["backend"]
         if name == "auto":
             name = default_backend_name("auto")
-        return resolve(name, p["device"])
+        return resolve(name, p["device"] if group is None else group.device_for(name, p["device"]))
 
-    def _split_rows(self, p: dict[str, Any], y_dev: Any, rng: Any) -> None:
-        """Early stopping's validation rows (host indices), drawn from ``rng``; None and None without it."""
+    def _split_rows(self, p: dict[str, Any], y_dev: Any, rng: Any, group: Any = None) -> None:
+        """Early stopping's validation rows (host indices), drawn from ``rng``; None and None without it.
+
+        Data parallel: rows of the whole data set (every process's rows in rank order), the same on all.
+        """
         self._train_rows = self._val_rows = None
         if not p["early_stopping"] or p["solver"] == "lbfgs":
             return
-        split = split_indices(
-            self._n_rows, validation_fraction=p["validation_fraction"], seed=rng, y=self._stratify_labels(y_dev)
-        )
+        labels = self._stratify_labels(y_dev)
+        if group is not None and labels is not None:
+            labels = group.concat(labels)
+        split = split_indices(self._n_rows, validation_fraction=p["validation_fraction"], seed=rng, y=labels)
         if len(split.val) < 2:
             raise GpubpError(
                 "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
             )
         self._train_rows, self._val_rows = split.train, split.val
 
-    def _build(self, p: dict[str, Any], backend: Backend, X_dev: Any, rng: Any) -> None:
+    def _build(self, p: dict[str, Any], backend: Backend, X_dev: Any, rng: Any, group: Any = None) -> None:
         """A fresh fit: the standardisation and the network, drawn from ``rng``; stale fitted state goes."""
         for stale in ("_trainer", "loss_curve_", "validation_scores_", "best_loss_", "best_validation_score_"):
             self.__dict__.pop(stale, None)
         self._backend, self._dtype_name = backend, p["dtype"]
-        self._fit_standardizer(X_dev, p["standardize"])
+        self._fit_standardizer(X_dev, p["standardize"], group)
         sizes = [int(X_dev.shape[1]), *p["hidden_layer_sizes"], self.n_outputs_]
         _check_size(sizes, p)
         logistic = p["activation"] in ("logistic", "sigmoid")  # scikit-learn's Glorot bounds, biases drawn too
@@ -240,16 +291,27 @@ class BaseMLP(BaseEstimator):
         """Labels to stratify the validation split by (classifier, one output), as host values; else None."""
         return None
 
-    def _fit_standardizer(self, X_dev: Any, on: bool) -> None:
-        """Learn each feature's mean and scale on the training rows (a constant feature keeps scale 1)."""
+    def _fit_standardizer(self, X_dev: Any, on: bool, group: Any = None) -> None:
+        """Learn each feature's mean and scale on the training rows (a constant feature keeps scale 1).
+
+        Data parallel: from sums over every process's training rows (two passes, as one process does).
+        """
         self.feature_mean_ = self.feature_scale_ = None
         self._std = None
         if not on:
             return
         xp = namespace(X_dev)
-        rows = X_dev if self._train_rows is None else xp.take(X_dev, self._backend.asarray(self._train_rows), axis=0)
-        mean = xp.mean(rows, axis=0)  # (n_features,)
-        std = xp.std(rows, axis=0)
+        held = self._held(self._train_rows)
+        rows = X_dev if held is None else xp.take(X_dev, self._backend.asarray(held), axis=0)
+        if group is None:
+            mean = xp.mean(rows, axis=0)  # (n_features,)
+            std = xp.std(rows, axis=0)
+        else:
+            n = self._n_rows if self._train_rows is None else len(self._train_rows)
+            dtype = X_dev.dtype
+            mean = self._backend.asarray(group.sum(inputs.to_host(xp.sum(rows, axis=0))) / n, dtype=dtype)
+            squares = group.sum(inputs.to_host(xp.sum((rows - mean) ** 2, axis=0)))
+            std = self._backend.asarray(host.sqrt(squares / n), dtype=dtype)
         scale = xp.where(std > 0, std, xp.ones_like(std))
         self._std = (mean, scale)
         self.feature_mean_ = inputs.to_host(mean).astype(host.float64)
@@ -266,9 +328,17 @@ class BaseMLP(BaseEstimator):
         if self._val_rows is None:
             return None
         xp = namespace(X_dev)
-        idx = self._backend.asarray(self._val_rows)
+        idx = self._backend.asarray(self._held(self._val_rows))
         w_val = None if w_dev is None else xp.take(w_dev, idx, axis=0)
         return self._validation(xp.take(X_dev, idx, axis=0), xp.take(y_dev, idx, axis=0), w_val)
+
+    def _held(self, rows: Any) -> Any:
+        """Rows of the whole data set that this process holds, as indices into its own X (data parallel)."""
+        shard = self.__dict__.get("_shard")
+        if rows is None or shard is None:
+            return rows
+        offset, held = shard
+        return rows[(rows >= offset) & (rows < offset + held)] - offset
 
     def _optimizer(self, p: dict[str, Any]) -> Optimizer:
         params = self._net.parameters()
@@ -277,7 +347,7 @@ class BaseMLP(BaseEstimator):
         nesterov = p["nesterovs_momentum"] and p["momentum"] > 0
         return SGD(params, p["learning_rate_init"], momentum=p["momentum"], nesterov=nesterov)
 
-    def _trainer_for(self, p: dict[str, Any], rng: Any, hooks: FitHooks, *, keep: bool) -> Trainer:
+    def _trainer_for(self, p: dict[str, Any], rng: Any, hooks: FitHooks, *, keep: bool, group: Any = None) -> Trainer:
         """The trainer: kept for partial_fit and resuming, else new (warm_start keeps only the counters)."""
         old = self.__dict__.get("_trainer")
         n = self._rows_seen_by_epoch()
@@ -291,8 +361,11 @@ class BaseMLP(BaseEstimator):
                 trainer.best_loss, trainer.best_score = old.best_loss, old.best_score
                 trainer.bad_epochs, trainer.samples_seen = old.bad_epochs, old.samples_seen
                 trainer.history.epochs = list(old.history.epochs)
-        trainer.callbacks = list(hooks.callbacks) + ([_Printer()] if p["verbose"] else [])
-        trainer.should_stop = hooks.should_stop
+        speaks = group is None or group.rank == 0
+        trainer.callbacks = list(hooks.callbacks) + ([_Printer()] if p["verbose"] and speaks else [])
+        trainer.should_stop = hooks.should_stop if group is None else group.agreed_stop(hooks.should_stop)
+        trainer.reduce_gradients = None if group is None else group.reduce_gradients  # the seam
+        trainer.gather_stats = None if group is None else group.gather
         trainer.on_epoch_end = None if hooks.on_epoch_end is None else (lambda t: hooks.on_epoch_end(self))
         self._trainer = trainer
         return trainer
@@ -358,11 +431,12 @@ class BaseMLP(BaseEstimator):
         """(network outputs on the model's device, the validated X) for a new ``X``."""
         self._require_fitted()
         X = inputs.check_X(self, X, reset=False)
-        X_dev = self._standardize(inputs.to_device(X, self._backend, self._backend.dtype(self._dtype_name)))
-        xp = self._backend.xp
-        n = X_dev.shape[0]
-        parts = [self._net.forward(X_dev[i : min(i + EVAL_CHUNK, n), ...]) for i in range(0, n, EVAL_CHUNK)]
-        return (parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)), X
+        with self._backend.activate():
+            X_dev = self._standardize(inputs.to_device(X, self._backend, self._backend.dtype(self._dtype_name)))
+            xp = self._backend.xp
+            n = X_dev.shape[0]
+            parts = [self._net.forward(X_dev[i : min(i + EVAL_CHUNK, n), ...]) for i in range(0, n, EVAL_CHUNK)]
+            return (parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)), X
 
     def _require_fitted(self) -> None:
         if "_net" not in self.__dict__:
@@ -376,20 +450,30 @@ class BaseMLP(BaseEstimator):
 
         Returns ``{'accuracy', 'loss'}`` for a classifier and ``{'mse', 'r2', 'loss'}`` for a
         regressor; ``loss`` is the training loss's definition (log-loss, half the squared
-        error, half the Poisson deviance) without the L2 penalty.
+        error, half the Poisson deviance) without the L2 penalty. Data parallel
+        (:mod:`gpubp.distributed`): the metrics of every process's rows together.
         """
         self._require_fitted()
-        X = inputs.check_X(self, X, reset=False)
-        if y is None or len(y) != X.shape[0]:
-            raise GpubpError(f"X has {X.shape[0]} rows but y has {None if y is None else len(y)}")
-        dtype = self._backend.dtype(self._dtype_name)
-        targets = self._encode(y if inputs.is_device_array(y) else host.asarray(y), None, fresh=False)
-        weight = inputs.check_sample_weight(sample_weight, X)
-        X_dev = self._standardize(inputs.to_device(X, self._backend, dtype))
-        y_dev = inputs.to_device(targets, self._backend, dtype if self._float_targets(targets) else targets.dtype)
-        w_dev = None if weight is None else inputs.to_device(weight, self._backend, dtype)
-        val = self._validation(X_dev, y_dev, w_dev)
-        sums = inputs.to_host(evaluate_sums(self._net, self._loss(), val))
+        group = distributed.current()
+        with distributed.agreed(group):
+            if group is not None and len(X) == 0:  # this process holds none of the set: it adds zeros
+                X = host.empty((0, self.n_features_in_))
+            else:
+                X = inputs.check_X(self, X, reset=False)
+            if y is None or len(y) != X.shape[0]:
+                raise GpubpError(f"X has {X.shape[0]} rows but y has {None if y is None else len(y)}")
+            dtype = self._backend.dtype(self._dtype_name)
+            targets = self._encode(y if inputs.is_device_array(y) else host.asarray(y), None, fresh=False)
+            weight = inputs.check_sample_weight(sample_weight, X)
+        with self._backend.activate():
+            X_dev = self._standardize(inputs.to_device(X, self._backend, dtype))
+            y_dev = inputs.to_device(targets, self._backend, dtype if self._float_targets(targets) else targets.dtype)
+            w_dev = None if weight is None else inputs.to_device(weight, self._backend, dtype)
+            val = self._validation(X_dev, y_dev, w_dev)
+            sums = inputs.to_host(evaluate_sums(self._net, self._loss(), val))
+        if group is not None:  # the metrics of the whole set, every process's rows
+            val.share(group.sum)
+            sums = group.sum(sums)
         record = val.record(sums[2:], float(sums[1]))
         loss = float(sums[0]) / float(sums[1])
         if "val_accuracy" in record:

@@ -29,9 +29,22 @@ class _R2(Validation):
         xp = namespace(y)
         Y = xp.reshape(y, (y.shape[0], -1))  # (n, t)
         w = None if weight is None else xp.reshape(weight, (-1, 1))
+        if Y.shape[0] == 0:  # a process holding none of the set (data parallel): share() sets it
+            self.total_sq = host.zeros(Y.shape[1])
+            return
         mean = xp.mean(Y, axis=0) if w is None else xp.sum(w * Y, axis=0) / xp.sum(w)
         dev = (Y - mean) ** 2
         self.total_sq = to_host(xp.sum(dev if w is None else w * dev, axis=0))  # (t,): read once, at the start
+
+    def share(self, total: Any) -> None:
+        """The set is spread over processes: the total sum of squares around the whole set's mean."""
+        xp = namespace(self.y)
+        Y = xp.reshape(xp.astype(self.y, self.X.dtype), (self.y.shape[0], -1))  # (n, t)
+        w = xp.ones((Y.shape[0], 1), dtype=Y.dtype, device=Y.device) if self.weight is None else self.weight
+        w = xp.reshape(xp.astype(w, Y.dtype), (-1, 1))
+        sums = total(to_host(xp.concat([xp.sum(w, axis=0), xp.sum(w * Y, axis=0)])))  # [weight, (t,) sums]
+        mean = backend_of(Y).asarray(sums[1:] / sums[0], dtype=Y.dtype)
+        self.total_sq = total(to_host(xp.sum(w * (Y - mean) ** 2, axis=0)))
 
     def sums(self, out: Any, y: Any, weight: Any) -> Any:
         xp = namespace(out)

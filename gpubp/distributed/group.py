@@ -1,0 +1,395 @@
+"""The communicator: one MPI communicator behind the few collectives data-parallel training needs.
+
+:class:`MPIGroup` is what the estimators and the command hold while training
+together: the gradient reduction (the seam of :func:`gpubp.train.train_step`),
+the epoch statistics, a few one-off agreements (the rows each process holds,
+the classes, the generator's state, rank 0's initial weights), and the
+agreement on errors. ``mpi4py`` is imported only when a group is made.
+
+Reduction modes (``reduce=`` or ``GPUBP_MPI_REDUCE``):
+
+``ordered`` (default)
+    The flat buffers are gathered to rank 0, added in rank order and broadcast:
+    every process receives the same bits, and a run repeats bit for bit. Two
+    collectives per step; rank 0 receives N buffers.
+``allreduce``
+    One ``MPI_Allreduce``: the MPI library's own algorithm, faster for many
+    processes or large models. MPICH and Open MPI give every process the same
+    bits for a sum, but the MPI standard only recommends it.
+
+Gradients on a GPU reach MPI in device memory when the MPI library is
+CUDA-aware (``GPUBP_MPI_CUDA_AWARE=1``, or reported by mpi4py / the MPI-4.1
+``mpi_memory_alloc_kinds``), the stream synchronised first; otherwise they are
+staged through host memory (the counted copies of :mod:`gpubp.backend`, which
+wait for the stream).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from ..backend import backend_of, device_name, host, rank_device, synchronize, to_host
+from ..errors import GpubpError, ParameterError, one_line
+
+#: Values of ``reduce``.
+REDUCE_MODES: tuple[str, ...] = ("ordered", "allreduce")
+
+#: Environment variables an MPI launcher sets: (size, rank) pairs (MPICH/Hydra, Intel MPI and Slurm's PMI-2,
+#: Open MPI, PMIx, MVAPICH).
+LAUNCHER_VARS: tuple[tuple[str, str], ...] = (
+    ("PMI_SIZE", "PMI_RANK"),
+    ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"),
+    ("PMIX_SIZE", "PMIX_RANK"),
+    ("MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK"),
+)
+
+MPI_HINT = "pip install 'gpubp[mpi]' (mpi4py, built against the MPI your launcher belongs to)"
+
+_CURRENT: ContextVar[MPIGroup | None] = ContextVar("gpubp_group", default=None)
+
+
+def current() -> MPIGroup | None:
+    """The group whose ``with`` block is running (the estimators train data-parallel in it), or None."""
+    return _CURRENT.get()
+
+
+def launcher_size() -> int | None:
+    """How many processes an MPI launcher started, from its environment; None outside one."""
+    for size, _ in LAUNCHER_VARS:
+        if os.environ.get(size, "").strip().isdigit():
+            return int(os.environ[size])
+    return None
+
+
+def launcher_rank() -> int:
+    """This process's rank as the launcher's environment says (0 outside one): who speaks before MPI is up."""
+    for _, rank in LAUNCHER_VARS:
+        if os.environ.get(rank, "").strip().isdigit():
+            return int(os.environ[rank])
+    return 0
+
+
+def launched() -> MPIGroup | None:
+    """The processes an MPI launcher started, as a group; None for one process (mpi4py is then not imported).
+
+    ``GPUBP_MPI=1`` asks for MPI without a recognised launcher, ``GPUBP_MPI=0``
+    refuses it. One process under ``mpiexec -n 1`` trains alone.
+
+    Raises
+    ------
+    GpubpError
+        A launcher started several processes but mpi4py is not installed.
+    """
+    asked = os.environ.get("GPUBP_MPI", "").strip().lower()
+    if asked in ("0", "no", "off", "false"):
+        return None
+    size = launcher_size()
+    if asked not in ("1", "yes", "on", "true") and (size is None or size <= 1):
+        return None
+    group = MPIGroup()
+    return group if group.size > 1 else None
+
+
+def _mpi() -> Any:
+    """mpi4py's MPI module (initialising MPI), or the error saying how to install it."""
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        size = launcher_size()
+        started = f"an MPI launcher started {size} processes but " if size else ""
+        raise GpubpError(f"{started}mpi4py cannot be imported ({one_line(exc)}): {MPI_HINT}") from None
+    return MPI
+
+
+class ProcessFailed(GpubpError):
+    """Another process of the group failed; its message, and its exit code, are this error's."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def is_agreed(exc: BaseException) -> bool:
+    """Whether every process of the group raised ``exc`` (so none is left waiting in a collective)."""
+    return bool(getattr(exc, "gpubp_agreed", False))
+
+
+def mark_agreed(exc: BaseException) -> BaseException:
+    """Mark ``exc`` as raised on every process of the group (see :func:`is_agreed`); returns it."""
+    exc.gpubp_agreed = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _describe(exc: BaseException) -> tuple[str, int]:
+    """(one line, exit code) of an error, as the command would report it."""
+    if isinstance(exc, GpubpError):
+        return one_line(exc), int(exc.exit_code)
+    return f"internal error: {type(exc).__name__}: {one_line(str(exc))}", 1
+
+
+class MPIGroup:
+    """Processes training one model together over an MPI communicator.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        Default ``MPI.COMM_WORLD``.
+    reduce : {'ordered', 'allreduce'}, optional
+        How gradients are summed (see the module's notes); default
+        ``GPUBP_MPI_REDUCE``, else ``ordered``.
+
+    Attributes
+    ----------
+    rank, size : int
+        This process's rank and the number of processes.
+    local_rank : int
+        The rank among the processes on this machine: which GPU this process takes.
+    cuda_aware : bool
+        Whether device buffers go to MPI directly (else they are staged through the host).
+
+    A group is a context manager: inside its ``with`` block the estimators train
+    data-parallel (:func:`current`).
+    """
+
+    def __init__(self, comm: Any = None, *, reduce: str | None = None) -> None:
+        MPI = _mpi()
+        self._MPI = MPI
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.rank, self.size = int(self.comm.Get_rank()), int(self.comm.Get_size())
+        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        self.local_rank = int(node.Get_rank())
+        node.Free()
+        mode = reduce or os.environ.get("GPUBP_MPI_REDUCE", "").strip() or "ordered"
+        if mode not in REDUCE_MODES:
+            raise ParameterError("reduce", f"must be one of {', '.join(REDUCE_MODES)}", mode)
+        self.reduce = mode
+        self.cuda_aware = _cuda_aware(MPI)
+        self._asked: Callable[[], bool] | None = None
+        self.stopping = False
+        self._tokens: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"MPIGroup(rank={self.rank}, size={self.size}, reduce={self.reduce!r})"
+
+    def __enter__(self) -> MPIGroup:
+        self._tokens.append(_CURRENT.set(self))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _CURRENT.reset(self._tokens.pop())
+
+    # -- the seam: one flat buffer per step ------------------------------------------------
+
+    def reduce_gradients(self, params: Sequence[Any], batch_weight: Any) -> float:
+        """Sum weight x gradient over the processes, divide by the total weight; returns that total.
+
+        Each ``grad`` is the weighted mean over this process's rows of the batch
+        (None: it had none) and ``batch_weight`` their weight. The buffer also
+        carries this process's stop request (:meth:`agreed_stop`).
+        """
+        first = params[0].data
+        backend = backend_of(first)
+        xp = backend.xp
+        on_device = not isinstance(batch_weight, (int, float))
+        parts = []
+        for p in params:
+            if p.grad is None:  # no row of the batch here
+                parts.append(xp.zeros((math.prod(p.shape),), dtype=first.dtype, device=first.device))
+            elif on_device:  # a part whose rows all weigh 0 has a 0/0 mean: it adds nothing, not NaN
+                g = p.grad * batch_weight
+                parts.append(xp.reshape(xp.where(batch_weight > 0, g, xp.zeros_like(g)), (-1,)))
+            else:
+                parts.append(xp.reshape(p.grad * batch_weight, (-1,)))
+        size = sum(int(part.shape[0]) for part in parts)
+        if on_device:
+            parts.append(xp.reshape(xp.astype(batch_weight, first.dtype), (1,)))
+        asked = 1.0 if self._asked is not None and self._asked() else 0.0
+        if self.cuda_aware and device_name(backend.device).startswith("cuda"):
+            tail = [asked] if on_device else [float(batch_weight), asked]
+            flat = xp.concat([*parts, backend.asarray(tail, dtype=first.dtype)])
+            synchronize(backend)  # MPI reads device memory the stream may still be writing
+            out = self._sum(flat, xp)
+            head = to_host(out[size:])  # total weight, stop requests
+            grads = out[:size] / float(head[0])
+        else:
+            staged = to_host(xp.concat(parts))  # the staging copy (it waits for the stream)
+            buf = host.empty(size + 2, dtype=staged.dtype)
+            buf[: staged.shape[0]] = staged
+            if not on_device:
+                buf[size] = batch_weight
+            buf[-1] = asked
+            out = self._sum(buf, host)
+            head = out[size:]
+            grads = backend.asarray(out[:size] / head[0], dtype=first.dtype)
+        self.stopping = bool(head[1] > 0)
+        start = 0
+        for p in params:
+            count = math.prod(p.shape)
+            p.grad = xp.reshape(grads[start : start + count], p.shape)
+            start += count
+        return float(head[0])
+
+    def _sum(self, buf: Any, xp: Any) -> Any:
+        """The element-wise sum of every process's ``buf``, the same bits on all (see the reduction modes)."""
+        if self.reduce == "allreduce":
+            out = xp.empty_like(buf)
+            self.comm.Allreduce(buf, out, op=self._MPI.SUM)
+            return out
+        where = {} if xp is host else {"device": buf.device}
+        table = xp.empty((self.size, buf.shape[0]), dtype=buf.dtype, **where) if self.rank == 0 else None
+        self.comm.Gather(buf, table, root=0)
+        if self.rank == 0:
+            out = _sum_rows(table)
+            if xp is not host:
+                synchronize(backend_of(out))
+        else:
+            out = xp.empty_like(buf)
+        self.comm.Bcast(out, root=0)
+        return out
+
+    def agreed_stop(self, should_stop: Callable[[], bool] | None) -> Callable[[], bool]:
+        """The trainer's ``should_stop``: this process's own request rides on every gradient reduction, and
+        the answer -- whether any process asked -- is the same on all, after the same step."""
+        self._asked, self.stopping = should_stop, False
+        return lambda: self.stopping
+
+    # -- statistics and one-off agreements --------------------------------------------------
+
+    def gather(self, values: Any) -> Any:
+        """A host vector from every process, as a (size, k) float64 table in rank order, on every process."""
+        values = host.ascontiguousarray(values, dtype=host.float64).reshape(-1)
+        table = host.empty((self.size, values.shape[0]), dtype=host.float64)
+        self.comm.Allgather(values, table)
+        return table
+
+    def sum(self, values: Any) -> Any:
+        """Host vectors summed over the processes in rank order (the same bits on all); float64."""
+        return _sum_rows(self.gather(values))
+
+    def concat(self, values: Any) -> Any:
+        """Every process's 1-D host array, concatenated in rank order, on every process."""
+        values = host.ascontiguousarray(values).reshape(-1)
+        if values.dtype.kind not in "biuf":
+            return host.concatenate(self.comm.allgather(values))
+        counts = [int(c) for c in self.comm.allgather(values.shape[0])]
+        out = host.empty(sum(counts), dtype=values.dtype)
+        self.comm.Allgatherv(values, [out, counts])
+        return out
+
+    def union(self, labels: Any) -> Any:
+        """The sorted distinct values found on any process (the classes of a data set spread over them)."""
+        return host.unique(host.concatenate(self.comm.allgather(host.unique(host.asarray(labels)))))
+
+    def rows(self, held: int) -> tuple[int, int]:
+        """(offset, total): the data set is every process's rows in rank order; this one holds ``held``."""
+        counts = [int(c) for c in self.comm.allgather(int(held))]
+        return sum(counts[: self.rank]), sum(counts)
+
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's ``value`` (any picklable object), on every process."""
+        return self.comm.bcast(value if self.rank == 0 else None, root=0)
+
+    def same_rng(self, rng: Any) -> Any:
+        """``rng`` (a NumPy Generator) set to rank 0's state, so every process draws the same numbers."""
+        rng.bit_generator.state = self.broadcast(rng.bit_generator.state)
+        return rng
+
+    def broadcast_parameters(self, params: Sequence[Any]) -> None:
+        """Rank 0's parameter values on every process: one flat buffer."""
+        backend = backend_of(params[0].data)
+        xp = backend.xp
+        flat = to_host(xp.concat([xp.reshape(p.data, (-1,)) for p in params]), copy=True)
+        self.comm.Bcast(flat, root=0)
+        if self.rank == 0:
+            return
+        start = 0
+        for p in params:
+            count = math.prod(p.shape)
+            p.data = backend.asarray(flat[start : start + count].reshape(p.shape), dtype=p.data.dtype)
+            start += count
+
+    def device_for(self, backend: str, device: Any) -> Any:
+        """The device this process trains on: ``device`` if given, else its node-local rank's GPU."""
+        return rank_device(backend, device, self.local_rank)
+
+    # -- errors ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def agreed(self) -> Iterator[None]:
+        """A block of local work (reading, checking): if it fails on any process, it fails on every one.
+
+        One allgather at the end. The first process that failed raises its own
+        error; the others raise :class:`ProcessFailed` with its message and exit
+        code. Nothing in the block may be collective.
+        """
+        error: Exception | None = None
+        try:
+            yield
+        except Exception as exc:
+            error = exc
+        said = self.comm.allgather(None if error is None else _describe(error))
+        failed = [(rank, what) for rank, what in enumerate(said) if what is not None]
+        if not failed:
+            return
+        rank, (text, code) = failed[0]
+        if error is not None and rank == self.rank:
+            raise mark_agreed(error)
+        raise mark_agreed(ProcessFailed(f"process {rank} of {self.size}: {text}", code)) from None
+
+    @contextlib.contextmanager
+    def alike(self) -> Iterator[None]:
+        """A block whose errors (GpubpError) come from data every process shares: raised on all at once."""
+        try:
+            yield
+        except GpubpError as exc:
+            raise mark_agreed(exc) from None
+
+    def abort(self, code: int) -> None:
+        """End every process of the group now (``MPI_Abort``): the way out when one fails alone."""
+        self.comm.Abort(code)
+
+
+def data_parallel(comm: Any = None, *, reduce: str | None = None) -> MPIGroup:
+    """A group over ``comm`` (default ``MPI.COMM_WORLD``), to train in: ``with data_parallel(): est.fit(X, y)``."""
+    return MPIGroup(comm, reduce=reduce)
+
+
+def agreed(group: MPIGroup | None) -> contextlib.AbstractContextManager[None]:
+    """:meth:`MPIGroup.agreed`, or nothing for one process."""
+    return contextlib.nullcontext() if group is None else group.agreed()
+
+
+def alike(group: MPIGroup | None) -> contextlib.AbstractContextManager[None]:
+    """:meth:`MPIGroup.alike`, or nothing for one process."""
+    return contextlib.nullcontext() if group is None else group.alike()
+
+
+def _sum_rows(table: Any) -> Any:
+    """The rows of a (size, m) table added in rank order."""
+    out = table[0, ...] + 0  # a copy, in any library
+    for i in range(1, table.shape[0]):
+        out += table[i, ...]
+    return out
+
+
+def _cuda_aware(MPI: Any) -> bool:
+    """Whether the MPI library takes CUDA device buffers: GPUBP_MPI_CUDA_AWARE, mpi4py, or MPI-4.1's info."""
+    said = os.environ.get("GPUBP_MPI_CUDA_AWARE", "").strip().lower()
+    if said:
+        return said in ("1", "yes", "on", "true")
+    query = getattr(MPI, "Query_cuda_support", None)
+    if query is not None:
+        try:
+            return bool(query())
+        except Exception:  # an MPI without the MPIX extension
+            pass
+    try:
+        kinds = MPI.INFO_ENV.Get("mpi_memory_alloc_kinds")
+    except Exception:  # an MPI before 4.1
+        return False
+    return bool(kinds) and "cuda" in str(kinds)
