@@ -149,15 +149,16 @@ class Say:
             self(message)
 
 
-def say_backend(est: Any, say: Callable[[str], None]) -> None:
-    backend = est._backend if "_backend" in est.__dict__ else _resolve(est)
+def say_backend(est: Any, say: Callable[[str], None], group: Any = None) -> None:
+    backend = est._backend if "_backend" in est.__dict__ else _resolve(est, group)
     reason = f" ({backend.reason})" if backend.reason else ""
-    say(f"using {backend.describe()}{reason}")
+    processes = "" if group is None else f" (rank 0 of {group.size} processes, each on its own device)"
+    say(f"using {backend.describe()}{reason}{processes}")
 
 
-def _resolve(est: Any) -> Any:
+def _resolve(est: Any, group: Any = None) -> Any:
     name = est.backend if est.backend != "auto" else default_backend_name("auto")
-    return resolve(name, est.device)
+    return resolve(name, est.device if group is None else group.device_for(name, est.device))
 
 
 def tell(line: str) -> None:

@@ -17,8 +17,9 @@ import stat
 from collections.abc import Callable
 from typing import Any
 
-from ..backend import host
+from ..backend import device_name, host, resolve
 from ..data import Split, decide_task, load_dataset
+from ..distributed import MPIGroup, shards
 from ..errors import GpubpError
 from ..estimators import MLPClassifier
 from ..estimators.base import BaseMLP
@@ -27,27 +28,33 @@ from ..persist import load
 from ..settings import check
 from .flags import RUN_ONLY, TRAIN_FLAGS, given
 from .output import reason, say_backend, write_text
-from .runs import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, RunDir, claim_run_dir
+from .runs import CHECKPOINT_FILE, LOCK_FILE, METRICS_FILE, MODEL_FILE, RunDir, RunLock, claim_run_dir
 from .stop import Interrupted
 
 
-def resumed_run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+def resumed_run(args: argparse.Namespace, say: Callable[[str], None], group: MPIGroup | None = None) -> dict[str, Any]:
     """A run continued from ``--resume DIR``: its checkpoint holds the settings, the split and the training state.
 
     The folder is claimed (locked) before anything is read, so a run another
-    process is still training is refused.
+    process is still training is refused. Data parallel, every process reads
+    the checkpoint (rank 0 holds the lock), which must come from as many processes.
     """
     if args.out is not None:
         raise GpubpError(f"--out {args.out}: a resumed run stays in its folder ({args.resume}); drop --out")
-    run_dir = claim_run_dir(args.resume)
+    if group is None or group.rank == 0:
+        run_dir = claim_run_dir(args.resume)
+    else:
+        run_dir = RunDir(args.resume, None, RunLock(os.path.join(args.resume, LOCK_FILE), None))
     try:
-        return _resume(args, say, run_dir)
+        return _resume(args, say, run_dir, group)
     except BaseException:
         run_dir.release()
         raise
 
 
-def _resume(args: argparse.Namespace, say: Callable[[str], None], run_dir: RunDir) -> dict[str, Any]:
+def _resume(
+    args: argparse.Namespace, say: Callable[[str], None], run_dir: RunDir, group: MPIGroup | None
+) -> dict[str, Any]:
     path = run_dir.file(CHECKPOINT_FILE)
     problem = _checkpoint_problem(run_dir)
     if problem:
@@ -60,14 +67,22 @@ def _resume(args: argparse.Namespace, say: Callable[[str], None], run_dir: RunDi
     _refuse_changes(run_dir.path, flags, est, data["command"])
     if "_trainer" not in est.__dict__:
         raise GpubpError(f"{path}: not a gpubp training checkpoint (it holds no training state)")
-    say_backend(est, say)
+    _check_processes(run_dir.path, data.get("processes", 1), group)
+    if group is not None:  # each process on its own device
+        device = group.device_for(est._backend.name, flags.get("device"))
+        if device is not None and device_name(resolve(est._backend.name, device).device) != device_name(
+            est._backend.device
+        ):
+            est = load(path, backend=est._backend.name, device=device)
+    say_backend(est, say, group)
     source, target = data.get("source"), data.get("target")
     if not isinstance(source, str) or not isinstance(target, (str, type(None))) or type(data.get("seed")) is not int:
         raise GpubpError(f"{path}: damaged checkpoint: 'data' does not name a data source, target and seed")
     if data.get("task") != ("classify" if isinstance(est, MLPClassifier) else "regress"):
         task = data.get("task")
         raise GpubpError(f"{path}: damaged checkpoint: 'data' task {task!r} does not suit {type(est).__name__}")
-    ds = load_dataset(source, target=target if source.lower().endswith(".csv") else None, seed=data["seed"])
+    read = load_dataset if group is None else shards.open_dataset  # data parallel: each process reads its rows
+    ds = read(source, target=target if source.lower().endswith(".csv") else None, seed=data["seed"])
     if ds.n_samples != data.get("n_samples"):
         raise GpubpError(
             f"--resume {run_dir.path}: {source} now has {ds.n_samples} rows, "
@@ -85,10 +100,22 @@ def _resume(args: argparse.Namespace, say: Callable[[str], None], run_dir: RunDi
         f"resuming {run_dir.path} after epoch {len(history)}"
         + (f", step {part['steps']} of epoch {len(history) + 1}" if part else "")
     )
-    lines = "".join(json.dumps(record) + "\n" for record in history)
-    write_text(run_dir.file(METRICS_FILE), lines, flag="--resume")  # drop epochs the checkpoint lacks
+    if group is None or group.rank == 0:
+        lines = "".join(json.dumps(record) + "\n" for record in history)
+        write_text(run_dir.file(METRICS_FILE), lines, flag="--resume")  # drop epochs the checkpoint lacks
     saved = (len(history), bool(est._trainer.history.stopped))
     return {"est": est, "ds": ds, "y": y, "split": split, "dir": run_dir, "data": data, "saved": saved}
+
+
+def _check_processes(run_dir: str, recorded: Any, group: MPIGroup | None) -> None:
+    """A run resumes on as many processes as it was started on."""
+    now = 1 if group is None else group.size
+    if recorded != now:
+        how = "without mpiexec" if recorded == 1 else f"with mpiexec -n {recorded} (or srun -n {recorded})"
+        raise GpubpError(
+            f"--resume {run_dir}: the run was started on {recorded} process{'es' if recorded != 1 else ''}, "
+            f"this is {now}; resume it {how}"
+        )
 
 
 def _checkpoint_problem(run_dir: RunDir) -> str | None:

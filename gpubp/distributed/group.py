@@ -281,6 +281,10 @@ class MPIGroup:
         self.comm.Allgatherv(values, [out, counts])
         return out
 
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any process (the same answer on all)."""
+        return bool(self.comm.allreduce(1 if flag else 0, op=self._MPI.MAX))
+
     def union(self, labels: Any) -> Any:
         """The sorted distinct values found on any process (the classes of a data set spread over them)."""
         return host.unique(host.concatenate(self.comm.allgather(host.unique(host.asarray(labels)))))
