@@ -125,7 +125,8 @@ def rank_device(name: str, device: Any, local_rank: int) -> Any:
     ``cuda``, which means "this process's GPU". Otherwise ``cupy`` and ``auto``
     take GPU ``local_rank`` modulo the GPUs here, ``torch`` stays on its
     default (the CPU), and ``array_api_strict`` takes its emulated device of
-    that number, so the device logic of several GPUs can be tested without any.
+    that number (of those with every dtype), so the device logic of several
+    GPUs can be tested without any.
     """
     if name == "torch" and str(device) == "cuda":
         count = _torch_gpu_count()
@@ -136,9 +137,9 @@ def rank_device(name: str, device: Any, local_rank: int) -> Any:
         count = _cupy_gpu_count()
         return str(local_rank % count) if count else None
     if name == "array_api_strict":
-        xp = _import("array_api_strict", "pip install array-api-strict")
-        devices = xp.__array_namespace_info__().devices()
-        return devices[local_rank % len(devices)]
+        info = _import("array_api_strict", "pip install array-api-strict").__array_namespace_info__()
+        full = [d for d in info.devices() if {"float64", "int64"} <= set(info.dtypes(device=d))]  # not no_x64
+        return full[local_rank % len(full)]
     return None
 
 

@@ -28,7 +28,7 @@ predicts its own rows). The command does all of this by itself under
 ``mpiexec -n N gpubp train ...`` (:func:`launched`).
 
 Faults: a bad input on any process fails ``fit`` on every process with its
-message (:meth:`MPIGroup.agreed`); divergence is decided from the combined
+message (:func:`agreed`); divergence is decided from the combined
 statistics. An exception that escapes on one process alone leaves the others
 waiting in a collective: run scripts with ``python -m mpi4py script.py``
 (which aborts every process on an uncaught exception), as the command does.
@@ -36,20 +36,8 @@ waiting in a collective: run scripts with ``python -m mpi4py script.py``
 
 from __future__ import annotations
 
-from .group import (
-    REDUCE_MODES,
-    MPIGroup,
-    ProcessFailed,
-    agreed,
-    alike,
-    current,
-    data_parallel,
-    is_agreed,
-    launched,
-    launcher_rank,
-    launcher_size,
-    mark_agreed,
-)
+from .faults import ProcessFailed, agreed, alike, is_agreed, mark_agreed
+from .group import REDUCE_MODES, MPIGroup, current, data_parallel, launched, launcher_rank, launcher_size
 
 __all__ = [
     "REDUCE_MODES",

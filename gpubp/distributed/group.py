@@ -3,8 +3,8 @@
 :class:`MPIGroup` is what the estimators and the command hold while training
 together: the gradient reduction (the seam of :func:`gpubp.train.train_step`),
 the epoch statistics, a few one-off agreements (the rows each process holds,
-the classes, the generator's state, rank 0's initial weights), and the
-agreement on errors. ``mpi4py`` is imported only when a group is made.
+the classes, the generator's state, rank 0's initial weights). How a group
+fails together is :mod:`.faults`. ``mpi4py`` is imported only when a group is made.
 
 Reduction modes (``reduce=`` or ``GPUBP_MPI_REDUCE``):
 
@@ -26,15 +26,15 @@ wait for the stream).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from ..backend import backend_of, device_name, host, rank_device, synchronize, to_host
 from ..errors import GpubpError, ParameterError, one_line
+from .faults import Watchdog
 
 #: Values of ``reduce``.
 REDUCE_MODES: tuple[str, ...] = ("ordered", "allreduce")
@@ -106,32 +106,6 @@ def _mpi() -> Any:
     return MPI
 
 
-class ProcessFailed(GpubpError):
-    """Another process of the group failed; its message, and its exit code, are this error's."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def is_agreed(exc: BaseException) -> bool:
-    """Whether every process of the group raised ``exc`` (so none is left waiting in a collective)."""
-    return bool(getattr(exc, "gpubp_agreed", False))
-
-
-def mark_agreed(exc: BaseException) -> BaseException:
-    """Mark ``exc`` as raised on every process of the group (see :func:`is_agreed`); returns it."""
-    exc.gpubp_agreed = True  # type: ignore[attr-defined]
-    return exc
-
-
-def _describe(exc: BaseException) -> tuple[str, int]:
-    """(one line, exit code) of an error, as the command would report it."""
-    if isinstance(exc, GpubpError):
-        return one_line(exc), int(exc.exit_code)
-    return f"internal error: {type(exc).__name__}: {one_line(str(exc))}", 1
-
-
 class MPIGroup:
     """Processes training one model together over an MPI communicator.
 
@@ -169,6 +143,7 @@ class MPIGroup:
             raise ParameterError("reduce", f"must be one of {', '.join(REDUCE_MODES)}", mode)
         self.reduce = mode
         self.cuda_aware = _cuda_aware(MPI)
+        self.watchdog = Watchdog(self)
         self._asked: Callable[[], bool] | None = None
         self.stopping = False
         self._tokens: list[Any] = []
@@ -195,10 +170,10 @@ class MPIGroup:
         first = params[0].data
         backend = backend_of(first)
         xp = backend.xp
-        on_device = not isinstance(batch_weight, (int, float))
+        on_device = not isinstance(batch_weight, (int, float))  # a row count or NumPy's sum: a host number
         parts = []
         for p in params:
-            if p.grad is None:  # no row of the batch here
+            if p.grad is None or (not on_device and batch_weight == 0):  # no row (or no weight) of the batch here
                 parts.append(xp.zeros((math.prod(p.shape),), dtype=first.dtype, device=first.device))
             elif on_device:  # a part whose rows all weigh 0 has a 0/0 mean: it adds nothing, not NaN
                 g = p.grad * batch_weight
@@ -236,6 +211,10 @@ class MPIGroup:
 
     def _sum(self, buf: Any, xp: Any) -> Any:
         """The element-wise sum of every process's ``buf``, the same bits on all (see the reduction modes)."""
+        with self.watchdog.watching():
+            return self._sum_now(buf, xp)
+
+    def _sum_now(self, buf: Any, xp: Any) -> Any:
         if self.reduce == "allreduce":
             out = xp.empty_like(buf)
             self.comm.Allreduce(buf, out, op=self._MPI.SUM)
@@ -264,7 +243,8 @@ class MPIGroup:
         """A host vector from every process, as a (size, k) float64 table in rank order, on every process."""
         values = host.ascontiguousarray(values, dtype=host.float64).reshape(-1)
         table = host.empty((self.size, values.shape[0]), dtype=host.float64)
-        self.comm.Allgather(values, table)
+        with self.watchdog.watching():
+            self.comm.Allgather(values, table)
         return table
 
     def sum(self, values: Any) -> Any:
@@ -321,38 +301,6 @@ class MPIGroup:
         """The device this process trains on: ``device`` if given, else its node-local rank's GPU."""
         return rank_device(backend, device, self.local_rank)
 
-    # -- errors ------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def agreed(self) -> Iterator[None]:
-        """A block of local work (reading, checking): if it fails on any process, it fails on every one.
-
-        One allgather at the end. The first process that failed raises its own
-        error; the others raise :class:`ProcessFailed` with its message and exit
-        code. Nothing in the block may be collective.
-        """
-        error: Exception | None = None
-        try:
-            yield
-        except Exception as exc:
-            error = exc
-        said = self.comm.allgather(None if error is None else _describe(error))
-        failed = [(rank, what) for rank, what in enumerate(said) if what is not None]
-        if not failed:
-            return
-        rank, (text, code) = failed[0]
-        if error is not None and rank == self.rank:
-            raise mark_agreed(error)
-        raise mark_agreed(ProcessFailed(f"process {rank} of {self.size}: {text}", code)) from None
-
-    @contextlib.contextmanager
-    def alike(self) -> Iterator[None]:
-        """A block whose errors (GpubpError) come from data every process shares: raised on all at once."""
-        try:
-            yield
-        except GpubpError as exc:
-            raise mark_agreed(exc) from None
-
     def abort(self, code: int) -> None:
         """End every process of the group now (``MPI_Abort``): the way out when one fails alone."""
         self.comm.Abort(code)
@@ -361,16 +309,6 @@ class MPIGroup:
 def data_parallel(comm: Any = None, *, reduce: str | None = None) -> MPIGroup:
     """A group over ``comm`` (default ``MPI.COMM_WORLD``), to train in: ``with data_parallel(): est.fit(X, y)``."""
     return MPIGroup(comm, reduce=reduce)
-
-
-def agreed(group: MPIGroup | None) -> contextlib.AbstractContextManager[None]:
-    """:meth:`MPIGroup.agreed`, or nothing for one process."""
-    return contextlib.nullcontext() if group is None else group.agreed()
-
-
-def alike(group: MPIGroup | None) -> contextlib.AbstractContextManager[None]:
-    """:meth:`MPIGroup.alike`, or nothing for one process."""
-    return contextlib.nullcontext() if group is None else group.alike()
 
 
 def _sum_rows(table: Any) -> Any:

@@ -174,7 +174,8 @@ class BaseMLP(BaseEstimator):
         if group is not None and fresh and classes is None and not self._numeric_targets() and y.ndim == 1:
             classes = group.union(inputs.to_host(y) if inputs.is_device_array(y) else y)  # every process's labels
         with backend.activate(), distributed.agreed(group):
-            targets = self._encode(y, weight, fresh=fresh, classes=classes)
+            # data parallel, one process's rows may hold one weighted class: that check needs them all, skipped
+            targets = self._encode(y, weight if group is None else None, fresh=fresh, classes=classes)
             X_dev = inputs.to_device(X, backend, dtype)
             y_dev = inputs.to_device(targets, backend, dtype if self._float_targets(targets) else targets.dtype)
             w_dev = None if weight is None else inputs.to_device(weight, backend, dtype)
