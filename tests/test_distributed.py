@@ -256,7 +256,10 @@ with data_parallel() as group:
         cls = MLPClassifier if job["kind"] == "classifier" else MLPRegressor
         est = cls(**job["params"])
         w = data["w"][mine] if job.get("weighted") else None
-        est.fit(data["X"][mine], data["y_" + job["kind"]][mine], sample_weight=w)
+        extra = {"classes": job["classes"]} if "classes" in job else {}
+        for _ in range(job.get("calls", 1)):
+            getattr(est, job.get("method", "fit"))(data["X"][mine], data["y_" + job["kind"]][mine], sample_weight=w,
+                                                   **extra)  # fmt: skip
         for j, a in enumerate(est.coefs_ + est.intercepts_):
             weights[f"{i}.{j}"] = to_host(a)
         weights[f"{i}.loss_curve"] = np.asarray(est.loss_curve_)
@@ -284,13 +287,21 @@ def _jobs(backend: str) -> list[dict]:
     common = {"dtype": "float64", "backend": backend, "random_state": 0, "tol": 0.0, "n_iter_no_change": 1000}
     classifier = {"hidden_layer_sizes": [9, 6], "batch_size": 32, "max_iter": 6, "early_stopping": True,
                   "validation_fraction": 0.15, "standardize": True}  # fmt: skip
-    regressor = {"hidden_layer_sizes": [7], "batch_size": 2, "max_iter": 3, "solver": "sgd", "momentum": 0.9,
-                 "learning_rate_init": 0.005, "alpha": 0.01, "standardize": True}  # fmt: skip
+    regressor = {"hidden_layer_sizes": [7], "batch_size": 2, "max_iter": 2, "solver": "sgd", "momentum": 0.9,
+                 "learning_rate_init": 0.005, "alpha": 0.01, "standardize": True, "warm_start": True}  # fmt: skip
     return [
         # early stopping: a stratified validation split of the whole set, standardisation, a short last batch
         {"kind": "classifier", "params": {**common, **classifier}},
-        # weighted rows (some zero), momentum, L2; batches of 2 leave some process with no row in most steps
-        {"kind": "regressor", "weighted": True, "params": {**common, **regressor}},
+        # weighted rows (some zero), momentum, L2, warm_start; batches of 2 leave some process with no row
+        {"kind": "regressor", "weighted": True, "calls": 2, "params": {**common, **regressor}},
+        # partial_fit: the classes given, an epoch per call
+        {
+            "kind": "classifier",
+            "method": "partial_fit",
+            "calls": 2,
+            "classes": [0, 1, 2, 3],
+            "params": {**common, "hidden_layer_sizes": [5], "batch_size": 24},
+        },
     ]
 
 
@@ -299,9 +310,12 @@ def _one_process(data: Path, jobs: list[dict]) -> dict[str, np.ndarray]:
     out = {}
     for i, job in enumerate(jobs):
         est = (MLPClassifier if job["kind"] == "classifier" else MLPRegressor)(**job["params"])
+        extra = {"classes": job["classes"]} if "classes" in job else {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est.fit(d["X"], d["y_" + job["kind"]], sample_weight=d["w"] if job.get("weighted") else None)
+            for _ in range(job.get("calls", 1)):
+                w = d["w"] if job.get("weighted") else None
+                getattr(est, job.get("method", "fit"))(d["X"], d["y_" + job["kind"]], sample_weight=w, **extra)
         for j, a in enumerate(est.coefs_ + est.intercepts_):
             out[f"{i}.{j}"] = gpubp.to_host(a)
         out[f"{i}.loss_curve"] = np.asarray(est.loss_curve_)

@@ -164,50 +164,74 @@ class MPIGroup:
         """Sum weight x gradient over the processes, divide by the total weight; returns that total.
 
         Each ``grad`` is the weighted mean over this process's rows of the batch
-        (None: it had none) and ``batch_weight`` their weight. The buffer also
-        carries this process's stop request (:meth:`agreed_stop`).
+        (None: it had none) and ``batch_weight`` their weight. One flat buffer
+        ``[weight x gradients..., weight, stop request]`` goes through MPI; the
+        stop request is this process's :meth:`agreed_stop` flag.
         """
         first = params[0].data
         backend = backend_of(first)
-        xp = backend.xp
-        on_device = not isinstance(batch_weight, (int, float))  # a row count or NumPy's sum: a host number
-        parts = []
-        for p in params:
-            if p.grad is None or (not on_device and batch_weight == 0):  # no row (or no weight) of the batch here
-                parts.append(xp.zeros((math.prod(p.shape),), dtype=first.dtype, device=first.device))
-            elif on_device:  # a part whose rows all weigh 0 has a 0/0 mean: it adds nothing, not NaN
-                g = p.grad * batch_weight
-                parts.append(xp.reshape(xp.where(batch_weight > 0, g, xp.zeros_like(g)), (-1,)))
-            else:
-                parts.append(xp.reshape(p.grad * batch_weight, (-1,)))
-        size = sum(int(part.shape[0]) for part in parts)
-        if on_device:
-            parts.append(xp.reshape(xp.astype(batch_weight, first.dtype), (1,)))
         asked = 1.0 if self._asked is not None and self._asked() else 0.0
+        size = sum(math.prod(p.shape) for p in params)
         if self.cuda_aware and device_name(backend.device).startswith("cuda"):
-            tail = [asked] if on_device else [float(batch_weight), asked]
-            flat = xp.concat([*parts, backend.asarray(tail, dtype=first.dtype)])
-            synchronize(backend)  # MPI reads device memory the stream may still be writing
-            out = self._sum(flat, xp)
-            head = to_host(out[size:])  # total weight, stop requests
-            grads = out[:size] / float(head[0])
+            grads, total, stop = self._on_device(params, batch_weight, asked, size)
         else:
-            staged = to_host(xp.concat(parts))  # the staging copy (it waits for the stream)
-            buf = host.empty(size + 2, dtype=staged.dtype)
-            buf[: staged.shape[0]] = staged
-            if not on_device:
-                buf[size] = batch_weight
-            buf[-1] = asked
-            out = self._sum(buf, host)
-            head = out[size:]
-            grads = backend.asarray(out[:size] / head[0], dtype=first.dtype)
-        self.stopping = bool(head[1] > 0)
-        start = 0
+            grads, total, stop = self._through_host(params, batch_weight, asked, size)
+        self.stopping = stop
+        xp, start = backend.xp, 0
         for p in params:
             count = math.prod(p.shape)
             p.grad = xp.reshape(grads[start : start + count], p.shape)
             start += count
-        return float(head[0])
+        return total
+
+    def _through_host(self, params: Sequence[Any], weight: Any, asked: float, size: int) -> tuple[Any, float, bool]:
+        """The buffer staged through host memory (one copy each way; NumPy's gradients are host memory)."""
+        first = params[0].data
+        backend = backend_of(first)
+        xp = backend.xp
+        if isinstance(first, host.ndarray):
+            buf = host.empty(size + 2, dtype=first.dtype)
+            start = 0
+            for p in params:
+                count = math.prod(p.shape)
+                buf[start : start + count] = 0 if p.grad is None else p.grad.reshape(-1)
+                start += count
+            buf[size] = weight
+        else:
+            if isinstance(weight, (int, float)):
+                weight = backend.asarray([float(weight)], dtype=first.dtype)
+            tail = [xp.reshape(xp.astype(weight, first.dtype), (1,)), backend.asarray([0.0], dtype=first.dtype)]
+            buf = to_host(xp.concat([*(_flat(p, xp) for p in params), *tail]))  # staging: it waits for the stream
+            if not buf.flags.writeable:
+                buf = buf.copy()
+        buf[-1] = asked
+        if buf[size] > 0:
+            buf[:size] *= buf[size]
+        else:  # a part whose rows weigh nothing adds nothing (its 0/0 mean is not 0 x NaN)
+            buf[:size] = 0
+        out = self._sum(buf, host)
+        total = float(out[size])
+        grads = out[:size]
+        grads /= out[size]
+        if not isinstance(first, host.ndarray):
+            grads = backend.asarray(grads, dtype=first.dtype)
+        return grads, total, bool(out[-1] > 0)
+
+    def _on_device(self, params: Sequence[Any], weight: Any, asked: float, size: int) -> tuple[Any, float, bool]:
+        """The buffer in device memory, for a CUDA-aware MPI: the stream synchronised before MPI reads it."""
+        first = params[0].data
+        backend = backend_of(first)
+        xp = backend.xp
+        if isinstance(weight, (int, float)):
+            weight = backend.asarray(float(weight), dtype=first.dtype)
+        weight = xp.astype(weight, first.dtype)
+        grads = xp.concat([_flat(p, xp) for p in params])
+        grads = xp.where(weight > 0, grads * weight, xp.zeros_like(grads))
+        flat = xp.concat([grads, xp.reshape(weight, (1,)), backend.asarray([asked], dtype=first.dtype)])
+        synchronize(backend)  # MPI reads device memory the stream may still be writing
+        out = self._sum(flat, xp)
+        head = to_host(out[size:])  # total weight, stop requests
+        return out[:size] / float(head[0]), float(head[0]), bool(head[1] > 0)
 
     def _sum(self, buf: Any, xp: Any) -> Any:
         """The element-wise sum of every process's ``buf``, the same bits on all (see the reduction modes)."""
@@ -312,11 +336,18 @@ def data_parallel(comm: Any = None, *, reduce: str | None = None) -> MPIGroup:
 
 
 def _sum_rows(table: Any) -> Any:
-    """The rows of a (size, m) table added in rank order."""
-    out = table[0, ...] + 0  # a copy, in any library
+    """The rows of a (size, m) table added in rank order, into its first row."""
+    out = table[0, ...]
     for i in range(1, table.shape[0]):
         out += table[i, ...]
     return out
+
+
+def _flat(p: Any, xp: Any) -> Any:
+    """A parameter's gradient as one row (zeros where it has none: no row of the batch was here)."""
+    if p.grad is None:
+        return xp.zeros((math.prod(p.shape),), dtype=p.data.dtype, device=p.data.device)
+    return xp.reshape(p.grad, (-1,))
 
 
 def _cuda_aware(MPI: Any) -> bool:
