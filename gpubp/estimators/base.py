@@ -216,7 +216,7 @@ class BaseMLP(BaseEstimator):
 
     def _prepare(
         self, p: dict[str, Any], hooks: FitHooks, backend: Backend, X_dev: Any, y_dev: Any, w_dev: Any, fresh: bool,
-        incremental: bool, group: Any,
+        incremental: bool, group: distributed.MPIGroup | None,
     ) -> tuple[Trainer | None, Validation | None, Any]:  # fmt: skip
         """The split, the network and the trainer (None after L-BFGS, which trains here); the standardised X."""
         self._shard, self._n_rows = None, int(X_dev.shape[0])
@@ -242,7 +242,7 @@ class BaseMLP(BaseEstimator):
             val.share(group.sum)  # e.g. R²'s total sum of squares over the whole validation set
         return trainer, val, X_dev
 
-    def _place(self, X: Any, p: dict[str, Any], group: Any = None) -> Backend:
+    def _place(self, X: Any, p: dict[str, Any], group: distributed.MPIGroup | None = None) -> Backend:
         """Where to train: the library and device of a device-array X (unless asked otherwise), else ``backend``;
         data parallel, each process's own GPU unless ``device`` says otherwise."""
         if inputs.is_device_array(X) and p["backend"] == "auto" and p["device"] is None:
@@ -252,7 +252,7 @@ class BaseMLP(BaseEstimator):
             name = default_backend_name("auto")
         return resolve(name, p["device"] if group is None else group.device_for(name, p["device"]))
 
-    def _split_rows(self, p: dict[str, Any], y_dev: Any, rng: Any, group: Any = None) -> None:
+    def _split_rows(self, p: dict[str, Any], y_dev: Any, rng: Any, group: distributed.MPIGroup | None = None) -> None:
         """Early stopping's validation rows (host indices), drawn from ``rng``; None and None without it.
 
         Data parallel: rows of the whole data set (every process's rows in rank order), the same on all.
@@ -270,7 +270,9 @@ class BaseMLP(BaseEstimator):
             )
         self._train_rows, self._val_rows = split.train, split.val
 
-    def _build(self, p: dict[str, Any], backend: Backend, X_dev: Any, rng: Any, group: Any = None) -> None:
+    def _build(
+        self, p: dict[str, Any], backend: Backend, X_dev: Any, rng: Any, group: distributed.MPIGroup | None = None
+    ) -> None:
         """A fresh fit: the standardisation and the network, drawn from ``rng``; stale fitted state goes."""
         for stale in ("_trainer", "loss_curve_", "validation_scores_", "best_loss_", "best_validation_score_"):
             self.__dict__.pop(stale, None)
@@ -292,7 +294,7 @@ class BaseMLP(BaseEstimator):
         """Labels to stratify the validation split by (classifier, one output), as host values; else None."""
         return None
 
-    def _fit_standardizer(self, X_dev: Any, on: bool, group: Any = None) -> None:
+    def _fit_standardizer(self, X_dev: Any, on: bool, group: distributed.MPIGroup | None = None) -> None:
         """Learn each feature's mean and scale on the training rows (a constant feature keeps scale 1).
 
         Data parallel: from sums over every process's training rows (two passes, as one process does).
@@ -348,7 +350,9 @@ class BaseMLP(BaseEstimator):
         nesterov = p["nesterovs_momentum"] and p["momentum"] > 0
         return SGD(params, p["learning_rate_init"], momentum=p["momentum"], nesterov=nesterov)
 
-    def _trainer_for(self, p: dict[str, Any], rng: Any, hooks: FitHooks, *, keep: bool, group: Any = None) -> Trainer:
+    def _trainer_for(
+        self, p: dict[str, Any], rng: Any, hooks: FitHooks, *, keep: bool, group: distributed.MPIGroup | None = None
+    ) -> Trainer:
         """The trainer: kept for partial_fit and resuming, else new (warm_start keeps only the counters)."""
         old = self.__dict__.get("_trainer")
         n = self._rows_seen_by_epoch()
