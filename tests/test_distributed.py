@@ -73,6 +73,12 @@ def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))) / scale
 
 
+def test_ci_runs_the_mpi_tests_when_it_says_so():
+    if os.environ.get("GPUBP_EXPECT_MPI") != "1":
+        pytest.skip("GPUBP_EXPECT_MPI is not set (CI sets it to 1 where it installs mpi4py and mpich)")
+    assert HAVE_MPI4PY and MPIEXEC, "CI installed mpi4py and mpich, yet the MPI tests would be skipped"
+
+
 # ---------------------------------------------------------------------------
 # Without MPI: the pieces
 
@@ -105,6 +111,15 @@ def test_each_process_takes_the_device_of_its_local_rank():
     assert rank_device("numpy", None, 3) is None
     assert rank_device("torch", None, 1) is None  # torch stays on its default, the CPU
     assert rank_device("cupy", "1", 0) == "1"
+
+
+def test_without_a_usable_gpu_no_process_is_given_one():
+    from gpubp.backend import cupy_status
+
+    if cupy_status()[0]:
+        pytest.skip("a GPU is usable here")
+    assert rank_device("auto", None, 3) is None  # auto then falls back to NumPy, as for one process
+    assert rank_device("cupy", None, 1) is None  # and cupy says why it cannot run
 
 
 def test_torch_cuda_means_this_process_gpu(monkeypatch):
@@ -535,6 +550,20 @@ def test_a_process_killed_mid_epoch_ends_the_others_and_leaves_the_last_checkpoi
     assert proc.returncode != 0
     est = gpubp.load(tmp_path / "run" / "checkpoint.safetensors")  # complete, resumable
     assert len(est.history_.epochs) >= 1 and "_trainer" in est.__dict__
+
+
+@needs_mpi
+@pytest.mark.slow  # reason: a run slowed down so the signal lands mid-run
+def test_ctrl_c_to_mpiexec_saves_once_and_says_how_to_resume(tmp_path, hooks):
+    env = env_with(hooks, GPUBP_TEST_SLOW_STEP="0.01")
+    args = ["train", "--data", _npz(tmp_path), *DATA, "--epochs", "5", "--quiet", "--out", "run"]
+    proc = _start(3, args, tmp_path, env)
+    _wait_for(tmp_path / "run" / "checkpoint.safetensors", proc)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends mpiexec, which passes it on
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.count("gpubp: interrupted") == 1 and "resume with: mpiexec -n 3 gpubp train --resume run" in err
+    assert "_trainer" in gpubp.load(tmp_path / "run" / "checkpoint.safetensors").__dict__
 
 
 @needs_mpi
