@@ -229,25 +229,35 @@ def test_a_launcher_without_mpi4py_is_one_clear_line_from_rank_0(no_mpi4py, tmp_
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("writer", ["savez", "savez_compressed", "fortran"])
-def test_a_shard_reads_its_rows_and_names_a_bad_value_by_its_row(tmp_path, writer):
+@pytest.mark.parametrize("writer", ["savez", "savez_compressed", "npy"])
+def test_a_shard_reads_only_its_range_and_names_a_bad_value_by_its_row(tmp_path, writer, monkeypatch):
     rng = np.random.default_rng(1)
-    X, y = rng.standard_normal((1000, 4)).astype(np.float32), rng.integers(0, 3, 1000)
-    path = tmp_path / "d.npz"
-    save = np.savez_compressed if writer == "savez_compressed" else np.savez
-    save(path, X=np.asfortranarray(X) if writer == "fortran" else X, y=y)
-    ds = shards.open_dataset(str(path))
-    if writer == "savez":
-        assert isinstance(ds.X, np.memmap)  # nothing read until rows are taken
-    rows = np.sort(rng.choice(1000, 70, replace=False))
-    part = shards.take(ds, rows)
-    assert part.dtype == np.float64 and np.array_equal(part, X[rows].astype(np.float64))
-    assert np.array_equal(ds.y, y) and ds.n_samples == 1000
+    X, y = rng.standard_normal((1000, 4)), rng.integers(0, 3, 1000)
+
+    def write(X):
+        path = tmp_path / ("d.npy" if writer == "npy" else "d.npz")
+        if writer == "npy":
+            np.save(path, np.column_stack([X, y]))  # the target is the last column
+        else:
+            (np.savez_compressed if writer == "savez_compressed" else np.savez)(path, X=X, y=y)
+        return str(path)
+
+    path = write(X)
+    asked = []
+    real = shards.load_dataset
+    monkeypatch.setattr(shards, "load_dataset", lambda *a, **k: asked.append(k.get("rows")) or real(*a, **k))
+    ds = shards.open_dataset(path)
+    assert asked == [] and ds.n_samples == 1000 and ds.X.shape == (1000, 4)  # the targets, no feature read
+    assert np.array_equal(ds.y, y)
+    rows = np.arange(300, 500)[::3]
+    part = ds.X[rows]
+    assert np.array_equal(part, X[rows]) and part.dtype == np.float64
+    assert asked == [(300, 499)]  # the range the rows span, nothing else
     X[777, 2] = np.inf
-    save(path, X=X, y=y)
-    with pytest.raises(gpubp.GpubpError, match=r"d\.npz: X\[777, 2\] is inf"):
-        shards.take(shards.open_dataset(str(path)), [3, 777, 900])
-    shards.take(shards.open_dataset(str(path)), [3, 900])  # another process's bad row is not this one's
+    bad = shards.open_dataset(write(X))
+    with pytest.raises(gpubp.GpubpError, match=r"\[777, 2\] is inf"):
+        bad.X[[3, 777, 900]]
+    assert bad.X[[3, 700]].shape == (2, 4)  # another process's bad row is not this one's
 
 
 # ---------------------------------------------------------------------------
@@ -414,7 +424,7 @@ if rank is not None and (rank in (oom, hang) or os.environ.get("GPUBP_TEST_SLOW_
     real, calls = train.train_step, [0]
     def step(*args, **kwargs):
         calls[0] += 1
-        if calls[0] == 20 and rank == oom:
+        if calls[0] == int(os.environ.get("GPUBP_TEST_OOM_STEP", "20")) and rank == oom:
             raise MemoryError("simulated: out of device memory")
         if calls[0] == 20 and rank == hang:
             time.sleep(600)
@@ -491,7 +501,7 @@ def test_bad_input_on_one_process_is_one_line_and_every_process_exits_2(tmp_path
 
 
 @needs_mpi
-@pytest.mark.slow  # reason: two launches
+@pytest.mark.slow  # reason: three launches
 def test_divergence_and_a_process_failing_alone_end_every_process_with_one_line(tmp_path, hooks):
     data = _npz(tmp_path)
     args = ["train", "--data", data, *DATA, "--quiet"]
@@ -503,7 +513,13 @@ def test_divergence_and_a_process_failing_alone_end_every_process_with_one_line(
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("gpubp: error:") == 1
     assert "gpubp: error: process 2 of 3: out of memory" in proc.stderr and seconds < 60
-    assert sorted(os.listdir(tmp_path / "oom")) == ["checkpoint.safetensors", "metrics.jsonl"]  # epoch 1 kept
+    kept = sorted(f for f in os.listdir(tmp_path / "oom") if f != ".gpubp.lock")  # a killed run leaves its lock file
+    assert kept == ["checkpoint.safetensors", "metrics.jsonl"]  # epoch 1's checkpoint is kept
+    proc, _ = _gpubp(
+        3, [*args, "--out", "early"], tmp_path, env_with(hooks, GPUBP_TEST_OOM_RANK="1", GPUBP_TEST_OOM_STEP="3")
+    )
+    assert proc.returncode == 2 and "gpubp: error: process 1 of 3: out of memory" in proc.stderr
+    assert not (tmp_path / "early").exists()  # nothing was saved: nothing is left
 
 
 @needs_mpi

@@ -156,8 +156,11 @@ def _run(args: argparse.Namespace, group: MPIGroup | None) -> int:
         except WriteFailed as exc:
             raise WriteFailed(f"{exc}; {_kept(run)}") from None
         except GpubpError as exc:
-            if not speaks and (group is None or distributed.is_agreed(exc)):
-                raise  # rank 0 tidies up and says it
+            if not speaks:  # rank 0 tidies up and says it; a process failing alone removes an empty run folder
+                files = (run["dir"].file(MODEL_FILE), run["dir"].file(CHECKPOINT_FILE))
+                if not distributed.is_agreed(exc) and not any(os.path.exists(f) for f in files):
+                    run["dir"].remove()
+                raise
             kept = _kept(run)  # nothing worth keeping: leave no half-written run
             if run.get("model_saved"):  # e.g. the test evaluation failed: the model is not lost
                 raise GpubpError(f"{exc}; {kept}") from None
