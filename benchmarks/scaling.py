@@ -5,9 +5,10 @@ Every process builds the same network and a fixed global batch, takes its
 share of the batch's rows (N nearly equal contiguous parts) and runs
 :func:`gpubp.train.train_step` with the group's ``reduce_gradients`` -- the
 seam data-parallel training uses -- timing every step and, inside it, the
-reduction (device synchronised before the clock starts, so compute is not
-counted as communication). ``N = 1 (no MPI)`` is the same loop without a
-group: the one-process baseline.
+reduction (device synchronised and the processes met at a barrier before its
+clock starts, so neither compute nor waiting for the slowest process counts as
+communication; the waiting is reported beside it). ``N = 1 (no MPI)`` is the
+same loop without a group: the one-process baseline.
 
 The global batch is fixed (strong scaling: the model one process would
 train), so samples/s = global batch / step time, and the ideal speed-up is N
@@ -67,15 +68,19 @@ def worker(args: argparse.Namespace) -> None:
     y = gen.integers(0, sizes[-1], size=args.batch)
     mine = np.array_split(np.arange(args.batch), size)[rank]
     reduce_seconds: list[float] = []
+    wait_seconds: list[float] = []
     reduce = None
     if group is not None:
 
         def reduce(params: Any, weight: Any) -> Any:
-            synchronize(backend)  # the step's compute is done: what follows is the reduction
+            synchronize(backend)  # the step's compute is done
             t0 = time.perf_counter()
+            group.comm.Barrier()  # waiting for the slowest process: imbalance, not communication
+            t1 = time.perf_counter()
             total = group.reduce_gradients(params, weight)
             synchronize(backend)
-            reduce_seconds.append(time.perf_counter() - t0)
+            wait_seconds.append(t1 - t0)
+            reduce_seconds.append(time.perf_counter() - t1)
             return total
 
     with backend.activate():
@@ -95,13 +100,14 @@ def worker(args: argparse.Namespace) -> None:
             synchronize(backend)
             if i >= args.warmup:
                 steps.append(time.perf_counter() - t0)
-    reduce_seconds = reduce_seconds[args.warmup :]
-    local = [statistics.median(steps), statistics.median(reduce_seconds) if reduce_seconds else 0.0]
+    reduce_seconds, wait_seconds = reduce_seconds[args.warmup :], wait_seconds[args.warmup :]
+    local = [statistics.median(x) if x else 0.0 for x in (steps, reduce_seconds, wait_seconds)]
     table = [local] if group is None else group.comm.gather(local, root=0)
     if rank == 0:
-        step = max(t for t, _ in table)  # the step ends when the slowest process's does
-        red = statistics.median(r for _, r in table)
-        print(json.dumps({"step_s": step, "reduce_s": red, "backend": backend.describe()}), flush=True)
+        step = max(t for t, _, _ in table)  # the step ends when the slowest process's does
+        red = statistics.median(r for _, r, _ in table)
+        wait = statistics.median(w for _, _, w in table)
+        print(json.dumps({"step_s": step, "reduce_s": red, "wait_s": wait, "backend": backend.describe()}), flush=True)
 
 
 def _mpiexec() -> str | None:
@@ -157,16 +163,18 @@ def main(argv: list[str] | None = None) -> int:
     for (n, mode), got in samples.items():
         step = statistics.median(s["step_s"] for s in got)
         red = statistics.median(s["reduce_s"] for s in got)
+        wait = statistics.median(s["wait_s"] for s in got)
         rows.append({"processes": n or 1, "mpi": n is not None, "reduce": mode, "step_ms": step * 1e3,
                      "samples_per_s": args.batch / step, "speedup": base / step, "reduce_share": red / step,
-                     "backend": got[0]["backend"]})  # fmt: skip
+                     "wait_share": wait / step, "backend": got[0]["backend"]})  # fmt: skip
     print(f"global batch {args.batch}, sizes {args.sizes}, {args.dtype}, {args.backend}; {cores} cores; "
           f"median of {args.rounds} interleaved rounds of {args.steps} steps")  # fmt: skip
-    print(f"{'processes':>9} {'reduce':>10} {'step ms':>9} {'samples/s':>10} {'speed-up':>9} {'in reduce':>10}")
+    print(f"{'processes':>12} {'reduce':>10} {'step ms':>9} {'samples/s':>10} {'speed-up':>9} {'in reduce':>10} "
+          f"{'waiting':>8}")  # fmt: skip
     for row in rows:
         label = f"{row['processes']}{'' if row['mpi'] else ' (no MPI)'}"
-        print(f"{label:>9} {row['reduce']:>10} {row['step_ms']:>9.2f} {row['samples_per_s']:>10.0f} "
-              f"{row['speedup']:>8.2f}x {row['reduce_share']:>9.0%}")  # fmt: skip
+        print(f"{label:>12} {row['reduce']:>10} {row['step_ms']:>9.2f} {row['samples_per_s']:>10.0f} "
+              f"{row['speedup']:>8.2f}x {row['reduce_share']:>9.0%} {row['wait_share']:>8.0%}")  # fmt: skip
     if args.json:
         from gpubp.bench import write_json
 

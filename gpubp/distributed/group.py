@@ -140,7 +140,8 @@ class MPIGroup:
         node.Free()
         mode = reduce or os.environ.get("GPUBP_MPI_REDUCE", "").strip() or "ordered"
         if mode not in REDUCE_MODES:
-            raise ParameterError("reduce", f"must be one of {', '.join(REDUCE_MODES)}", mode)
+            said = "reduce" if reduce else "GPUBP_MPI_REDUCE"
+            raise ParameterError(said, f"must be one of {', '.join(REDUCE_MODES)}", mode)
         self.reduce = mode
         self.cuda_aware = _cuda_aware(MPI)
         self.watchdog = Watchdog(self)
