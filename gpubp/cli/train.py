@@ -233,8 +233,8 @@ def _train(args: argparse.Namespace, say: Say, stop: Stop, run: dict[str, Any], 
         X_fit = ds.X[fit_here]  # data parallel: only these rows are read (.npy, .npz)
     t0 = time.perf_counter()
     try:
-        # lbfgs polls no flag and keeps no checkpoint: a signal stops it at once
-        deferred = stop.deferred() if est.solver != "lbfgs" or group is not None else contextlib.nullcontext()
+        # lbfgs polls no flag and keeps no checkpoint: a signal stops it at once (data parallel: deferred already)
+        deferred = stop.deferred() if est.solver != "lbfgs" and group is None else contextlib.nullcontext()
         with deferred, warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # "stopped: max_epochs" says it
             hooks = FitHooks(
