@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from gpubp.bench import blas_info
+from gpubp.bench.environment import blas_info
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,10 @@ from typing import Any
 import numpy as np
 
 import gpubp
-from gpubp.bench import Timed, blas_info, interleaved, step_flops, write_json
+from gpubp.bench.environment import blas_info
+from gpubp.bench.report import write_json
+from gpubp.bench.timing import Timed, interleaved
+from gpubp.bench.workload import step_flops
 
 #: (layer sizes, batch): the issue's shapes.
 SHAPES: list[tuple[tuple[int, ...], int]] = [

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{long['readers']['gpubp']['peak_over_file']:.2f} x ({'met' if ok_memory else 'MISSED'})"
     )
     if args.json:
-        from gpubp.bench import write_json
+        from gpubp.bench.report import write_json
 
         write_json(args.json, {"benchmark": "load_data", "memory": "VmHWM of a fresh child", "files": results})
         print(f"wrote {args.json}")

@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         "  traced after each epoch:               " + ", ".join(f"{e['traced_now'] / MiB:.1f}" for e in traced) + " MiB"
     )
     if args.json:
-        from gpubp.bench import write_json  # here, not at the top: the children measure what importing gpubp costs
+        # here, not at the top: the children measure what importing gpubp costs
+        from gpubp.bench.report import write_json
 
         doc = {"sizes": SIZES, "batch": BATCH, "analytic_bytes": need, "analytic_sum": total, "measured": results}
         write_json(args.json, doc)

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:>12} {row['reduce']:>10} {row['step_ms']:>9.2f} {row['samples_per_s']:>10.0f} "
               f"{row['speedup']:>8.2f}x {row['reduce_share']:>9.0%} {row['wait_share']:>8.0%}")  # fmt: skip
     if args.json:
-        from gpubp.bench import write_json
+        from gpubp.bench.report import write_json
 
         write_json(args.json, {"args": {k: v for k, v in vars(args).items() if k != "mpiexec"}, "cores": cores,
                                "rows": rows})  # fmt: skip

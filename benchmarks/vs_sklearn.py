@@ -34,7 +34,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import gpubp
-from gpubp.bench import write_json
+from gpubp.bench.report import write_json
 
 #: name -> (loader, task)
 DATASETS: dict[str, tuple[Callable[..., Any], str]] = {
