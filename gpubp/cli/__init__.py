@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..backend import BACKENDS
+from ..bench import QUICK_HELP
 from ..errors import GpubpError, ParameterError, one_line
 from .flags import FLAG_OF, add_train_flags
 from .stop import Interrupted, Stop
@@ -108,10 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
 
     b = sub.add_parser("bench", help="time one training step per backend and device over batch x width x depth")
-    b.add_argument("--quick", action="store_true", help="a small sweep (under a minute on two CPU cores)")
+    b.add_argument("--quick", action="store_true", help=QUICK_HELP)
     b.add_argument("--backends", default=None, metavar="LIST",
                    help="comma-separated NAME or NAME:DEVICE from numpy, torch, cupy, array_api_strict "
-                   "(default: every available backend, one device each)")  # fmt: skip
+                   "(default: numpy and torch on the CPU, CuPy on the current GPU, torch on cuda:0)")  # fmt: skip
     b.add_argument("--dtype", default="float32", help="float32 or float64")
     b.add_argument("--loss", default="mse", help="mse or ce")
     b.add_argument("--batches", type=_positive_ints("batches"), default=None, metavar="SIZES", help="e.g. 16,64,256")
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--depths", type=_positive_ints("depths"), default=None, metavar="COUNTS", help="Linear layers, e.g. 2,4"
     )
-    b.add_argument("--repeats", type=_integer, default=None, help="timed blocks per point (median)")
+    b.add_argument("--repeats", type=_integer, default=None, help="rounds (median and spread over them)")
     b.add_argument("--warmup", type=_integer, default=None, help="untimed steps per point first")
     b.add_argument("--peak-size", type=_integer, default=None, metavar="N", help="n of the n x n matmul")
     b.add_argument("--seed", type=_integer, default=0)
@@ -168,17 +169,27 @@ def _typed(argv: Sequence[str], flag: str) -> str | None:
     return None
 
 
-def render(exc: GpubpError, argv: Sequence[str]) -> str:
+#: The parameters of the library functions each tool command calls -> the flags that set them.
+TOOL_FLAGS: dict[str, dict[str, str]] = {
+    "bench": {"backends": "--backends", "repeats": "--repeats", "warmup": "--warmup", "loss": "--loss",
+              "dtype": "--dtype", "peak_n": "--peak-size"},
+    "parity": {"backends": "--backends", "steps": "--steps", "dtype": "--dtype"},
+}  # fmt: skip
+
+
+def render(exc: GpubpError, argv: Sequence[str], flags: dict[str, str] | None = None) -> str:
     """A library error in the command's words: parameter names become the flags that set them.
 
-    A value that came from ``GPUBP_BACKEND`` (the flag not given, or ``auto``) is
-    named as that variable, never as a flag the user did not type.
+    ``flags`` maps parameter names to flags (default: ``gpubp train``'s). A value
+    that came from ``GPUBP_BACKEND`` (the flag not given, or ``auto``) is named as
+    that variable, never as a flag the user did not type.
     """
-    if not isinstance(exc, ParameterError) or not all(p in FLAG_OF for p in exc.params):
+    flags = FLAG_OF if flags is None else flags
+    if not isinstance(exc, ParameterError) or not all(p in flags for p in exc.params):
         return one_line(exc)
     parts = []
     for i, param in enumerate(exc.params):
-        flag = FLAG_OF[param]
+        flag = flags[param]
         typed = _typed(argv, flag)
         value = exc.values[i] if exc.values is not None else None
         if param == "backend" and _from_environment(typed, value):
@@ -223,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Stop():  # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint first)
             return _runner(args.command)(args)
     except GpubpError as exc:  # bad input (2) or divergence (3): one line
-        _say(f"gpubp: error: {render(exc, argv)}")
+        _say(f"gpubp: error: {render(exc, argv, TOOL_FLAGS.get(args.command))}")
         return exc.exit_code
     except BrokenPipeError:  # e.g. `gpubp parity | head`: the reader left, nothing to report
         devnull = os.open(os.devnull, os.O_WRONLY)
