@@ -106,13 +106,13 @@ def test_json_alone_writes_into_out(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, needle",
     [
-        # the library names its parameters; the command may print them as flags
-        (["--backends", "foo"], "backends: unknown backend 'foo'"),
+        # the library names its parameters; the command prints them as the flags the user typed
+        (["--backends", "foo"], "--backends foo: unknown backend 'foo'"),
         (["--batches", "0,4"], "batches"),
         (["--widths", "x"], "widths"),
-        (["--repeats", "0"], "repeats"),
-        (["--loss", "hinge"], "loss"),
-        (["--dtype", "float16"], "dtype"),
+        (["--repeats", "0"], "--repeats 0: must be at least 1"),
+        (["--loss", "hinge"], "--loss hinge"),
+        (["--dtype", "float16"], "--dtype float16"),
         (["--repeats", "two"], "repeats"),
     ],
 )
