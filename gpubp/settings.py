@@ -302,6 +302,33 @@ class Device(Constraint):
 
 
 @dataclass(frozen=True)
+class Threads(Constraint):
+    """'auto', a thread count >= 1, or None (leave the thread pools alone; 'none' on the command line)."""
+
+    metavar = "auto|N|none"
+
+    def check(self, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value == "auto"):
+            return value
+        if _is_int(value) and value >= 1:
+            return int(value)
+        raise Invalid
+
+    def parse(self, text: str) -> Any:
+        word = text.strip().lower()
+        if word in ("auto", "none"):
+            return None if word == "none" else "auto"
+        try:
+            value = int(word)
+        except ValueError:
+            raise Invalid("not 'auto', 'none' or an integer") from None
+        return self.check(value)
+
+    def describe(self) -> str:
+        return "'auto', an integer >= 1, or None"
+
+
+@dataclass(frozen=True)
 class Setting:
     """One setting: its name, default, accepted values and help text.
 
@@ -402,6 +429,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("device", None, Device(), "Device of the backend: a GPU index or 'cuda:N', 'cpu', 'device1'."),
     Setting("dtype", "float32", Choice(("float32", "float64")), "Floating dtype of the weights and the arithmetic."),
+    Setting(
+        "threads",
+        "auto",
+        Threads(),
+        "CPU threads of the matrix products (BLAS, OpenMP, torch) while fitting and predicting, restored "
+        "afterwards: 'auto' is one fewer than the CPUs this process may use (at least 1, at most 8, at most an "
+        "OMP_NUM_THREADS set); None leaves the thread pools as they are.",
+    ),
     Setting(
         "standardize",
         False,

@@ -63,8 +63,9 @@ def test_signatures_are_scikit_learns_plus_gpubps_own():
         for name, p in sk.items():
             assert mine[name].default == p.default, name
             assert mine[name].kind == p.kind, name
-        assert list(mine)[len(sk) :] == ["backend", "device", "dtype", "standardize"]
+        assert list(mine)[len(sk) :] == ["backend", "device", "dtype", "threads", "standardize"]
     assert MLPClassifier().get_params()["backend"] == "auto" and MLPClassifier().dtype == "float32"
+    assert MLPRegressor().threads == "auto"
     assert "hidden_layer_sizes : " in MLPClassifier.__doc__ and "{parameters}" not in MLPRegressor.__doc__
 
 

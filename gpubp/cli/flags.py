@@ -127,13 +127,14 @@ TRAIN_FLAGS: tuple[Flag, ...] = (
     Flag("standardize", "--standardize", True, "features are scaled to mean 0 and standard deviation 1"),
     Flag("backend", "--backend"),
     Flag("device", "--device"),
+    Flag("threads", "--threads"),
 )
 
 #: Setting name -> flag, for error messages.
 FLAG_OF: dict[str, str] = {f.name: f.flag for f in TRAIN_FLAGS}
 
 #: Flags that say how to run, not what to train: allowed with --resume.
-RUN_ONLY = ("backend", "device")
+RUN_ONLY = ("backend", "device", "threads")
 
 
 def _parser_type(constraint: Constraint, flag: str) -> Any:

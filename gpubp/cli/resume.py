@@ -74,6 +74,8 @@ def _resume(
             est._backend.device
         ):
             est = load(path, backend=est._backend.name, device=device)
+    if "threads" in flags:  # how to run, not what to train: a resumed run may use other threads
+        est.set_params(threads=flags["threads"])
     say_backend(est, say, group)
     source, target = data.get("source"), data.get("target")
     if not isinstance(source, str) or not isinstance(target, (str, type(None))) or type(data.get("seed")) is not int:
@@ -177,7 +179,7 @@ def _refuse_changes(run_dir: str, flags: dict[str, Any], est: BaseMLP, command: 
         was = ", ".join(f"{flag} {_text(value)}" for flag, value in differ)
         raise GpubpError(
             f"--resume {run_dir}: {', '.join(flag for flag, _ in differ)} cannot be changed when resuming (the run "
-            f"was started with {was}; only --backend, --device, --quiet and --json may be given)"
+            f"was started with {was}; only --backend, --device, --threads, --quiet and --json may be given)"
         )
 
 

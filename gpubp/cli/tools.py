@@ -8,9 +8,10 @@ import os
 import platform
 import sys
 import time
+from typing import Any
 
 from .. import __version__
-from ..backend import backend_report, default_backend_name, library_version
+from ..backend import backend_report, default_backend_name, library_version, thread_report
 from ..errors import GpubpError
 
 #: Exit code of ``gpubp parity`` when a difference exceeds the tolerance.
@@ -18,13 +19,14 @@ PARITY_FAILED = 4
 
 
 def info(args: argparse.Namespace) -> int:
-    """``gpubp info``: versions, backends (available or why not) and devices."""
+    """``gpubp info``: versions, backends (available or why not), devices and threads."""
     report = {
         "gpubp": __version__,
         "python": platform.python_version(),
         "numpy": library_version("numpy"),
         "default_backend": default_backend_name("auto"),
         "backends": backend_report(),
+        "threads": thread_report("auto"),
     }
     if args.json:
         print(json.dumps(report))
@@ -38,7 +40,18 @@ def info(args: argparse.Namespace) -> int:
             print(f"  {entry['name']:<17} {entry['version'] or '':<12} available: {devices}")
         else:
             print(f"  {entry['name']:<17} {entry['version'] or '-':<12} unavailable: {entry['reason']}")
+    print(_threads_line(report["threads"]))
     return 0
+
+
+def _threads_line(threads: dict[str, Any]) -> str:
+    """``threads: auto -> 1 while fitting and predicting (2 usable CPUs, ...); pools now: ...``."""
+    env = ", ".join(f"{k}={v}" for k, v in threads["env"].items()) or "no OMP_NUM_THREADS set"
+    pools = ", ".join(f"{p['library']} {p['api']} {p['threads']}" for p in threads["pools"])
+    return (
+        f"threads: auto -> {threads['chosen']} while fitting and predicting ({threads['usable_cpus']} usable CPUs, "
+        f"{env}); pools now: {pools or 'none loaded'}"
+    )
 
 
 def parity(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
 from .. import distributed, settings
-from ..backend import Backend, backend_of, default_backend_name, host, host_rng, namespace, resolve
+from ..backend import Backend, backend_of, default_backend_name, host, host_rng, limit_threads, namespace, resolve
 from ..data.split import split_indices
 from ..errors import GpubpError, ParameterError, TrainingDiverged
 from ..losses import Loss
@@ -153,6 +153,16 @@ class BaseMLP(BaseEstimator):
     def _fit(
         self, X: Any, y: Any, sample_weight: Any, *, incremental: bool, hooks: FitHooks | None, classes: Any = None
     ) -> BaseMLP:
+        with limit_threads(self._threads(), self.backend):  # the caller's thread settings come back afterwards
+            return self._fit_in_pools(X, y, sample_weight, incremental=incremental, hooks=hooks, classes=classes)
+
+    def _threads(self) -> Any:
+        """The checked ``threads`` setting (a model pickled before it existed has 'auto')."""
+        return settings.check("threads", self.__dict__.get("threads", "auto"))
+
+    def _fit_in_pools(
+        self, X: Any, y: Any, sample_weight: Any, *, incremental: bool, hooks: FitHooks | None, classes: Any = None
+    ) -> BaseMLP:
         group = distributed.current()  # data parallel: this process's X, y are its part of the data set
         with distributed.agreed(group):  # bad input on any process fails fit on every one, with its message
             p = settings.validate(self.get_params())
@@ -210,7 +220,7 @@ class BaseMLP(BaseEstimator):
                 f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and the optimization "
                 "hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return self
 
@@ -427,7 +437,7 @@ class BaseMLP(BaseEstimator):
                 f"lbfgs failed to converge after {result.n_iter} iteration(s) (status={result.status}): "
                 f"{result.message}",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=7,  # _fit_with_lbfgs, _prepare, _fit_on_device, _fit_in_pools, _fit, fit: the caller
             )
 
     # -- using a fitted model ------------------------------------------------
@@ -440,7 +450,8 @@ class BaseMLP(BaseEstimator):
             X_dev = self._standardize(inputs.to_device(X, self._backend, self._backend.dtype(self._dtype_name)))
             xp = self._backend.xp
             n = X_dev.shape[0]
-            parts = [self._net.forward(X_dev[i : min(i + EVAL_CHUNK, n), ...]) for i in range(0, n, EVAL_CHUNK)]
+            with limit_threads(self._threads()):
+                parts = [self._net.forward(X_dev[i : min(i + EVAL_CHUNK, n), ...]) for i in range(0, n, EVAL_CHUNK)]
             return (parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)), X
 
     def _require_fitted(self) -> None:
@@ -475,7 +486,8 @@ class BaseMLP(BaseEstimator):
             y_dev = inputs.to_device(targets, self._backend, dtype if self._float_targets(targets) else targets.dtype)
             w_dev = None if weight is None else inputs.to_device(weight, self._backend, dtype)
             val = self._validation(X_dev, y_dev, w_dev)
-            sums = inputs.to_host(evaluate_sums(self._net, self._loss(), val))
+            with limit_threads(self._threads()):
+                sums = inputs.to_host(evaluate_sums(self._net, self._loss(), val))
         if group is not None:  # the metrics of the whole set, every process's rows
             val.share(group.sum)
             sums = group.sum(sums)
