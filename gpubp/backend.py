@@ -33,8 +33,9 @@ host: ModuleType = numpy
 #: Names the backend flag accepts.
 BACKENDS: tuple[str, ...] = ("auto", "numpy", "cupy", "torch", "array_api_strict")
 
-#: Extra to install for CuPy, named in every "cupy unavailable" reason.
-CUPY_HINT = "pip install 'gpubp[cuda12]' or 'gpubp[cuda13]'"
+#: What "cupy unavailable" says when the import fails for want of the package (the install
+#: command is :func:`install_hint`'s, said by ``gpubp info`` and by an explicit ``backend='cupy'``).
+CUPY_MISSING = "cupy is not installed"
 
 _TRANSFERS = {"to_host": 0, "to_device": 0}
 
@@ -243,7 +244,7 @@ def _resolve_array_api_strict(device: Any) -> Backend:
 
 
 def _resolve_torch(device: Any) -> Backend:
-    torch = _import("torch", "pip install 'gpubp[torch]'")
+    torch = _import("torch", install_hint("torch"))
     xp = array_api_compat.array_namespace(torch.empty(0))
     text = "cpu" if device is None else str(device)
     if text.isdigit():
@@ -260,7 +261,8 @@ def _resolve_cupy(device: Any) -> Backend:
     _gpu_index(device)  # a malformed device name is a usage error, whatever the GPU
     ok, reason = cupy_status(device)
     if not ok:
-        raise BackendUnavailableError("backend", f"cupy unavailable: {reason}", "cupy")
+        hint = f" ({install_hint('cuda12')})" if reason == CUPY_MISSING else ""  # asked for by name: say how
+        raise BackendUnavailableError("backend", f"cupy unavailable: {reason}{hint}", "cupy")
     cupy = importlib.import_module("cupy")
     xp = array_api_compat.array_namespace(cupy.empty(0))
     return Backend("cupy", xp, cupy.cuda.Device(_gpu_index(device)))
@@ -281,6 +283,58 @@ def _import(module: str, hint: str) -> ModuleType:
         raise BackendUnavailableError("backend", f"{module} is not installed ({hint})", module) from None
 
 
+#: Each optional extra of gpubp and the packages it stands for.
+EXTRAS: dict[str, str] = {"cuda12": "cupy-cuda12x", "cuda13": "cupy-cuda13x", "torch": "torch"}
+
+
+def installed_from() -> tuple[str, str | None]:
+    """How the gpubp being run was installed: ``(kind, where)``.
+
+    ``kind`` is ``editable`` (``pip install -e``; ``where`` is the checkout),
+    ``folder`` (``pip install .``), ``archive`` (a wheel or sdist file or URL),
+    ``index`` (no record: an index, or a tool that writes none), or ``source`` when this gpubp is not the
+    installed one (run from a checkout on ``PYTHONPATH``; ``where`` is its folder).
+    Read from the distribution's ``direct_url.json`` (PEP 610).
+    """
+    import json
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder holding this gpubp package
+    try:
+        dist = metadata.distribution("gpubp")
+    except metadata.PackageNotFoundError:
+        return "source", here
+    text = dist.read_text("direct_url.json")
+    if text is None:
+        return "index", None
+    try:
+        info = json.loads(text)
+        url = str(info.get("url", ""))
+    except (ValueError, AttributeError):
+        return "index", None
+    path = unquote(urlparse(url).path) if url.startswith("file://") else None
+    if "dir_info" in info:
+        if path is not None and os.path.realpath(path) != os.path.realpath(here):
+            return "source", here  # another checkout is installed; this one runs from PYTHONPATH
+        return ("editable" if info["dir_info"].get("editable") else "folder"), path
+    return "archive", url
+
+
+def install_hint(extra: str) -> str:
+    """The command that adds gpubp's optional ``extra`` (``cuda12``, ``cuda13``, ``torch``) here.
+
+    gpubp is not on a package index, so ``pip install 'gpubp[cuda12]'`` finds
+    nothing; an editable checkout can name its own folder with the extra, and
+    every other install takes the package itself (``cupy-cuda12x``).
+    """
+    package = EXTRAS[extra]
+    kind, where = installed_from()
+    if kind == "editable" and where:
+        return f"pip install -e '{where}[{extra}]' or pip install {package}"
+    return f"pip install {package}"
+
+
 def _gpu_index(device: Any) -> int:
     if device is None:
         return 0
@@ -298,7 +352,7 @@ def _cupy_status(index: int) -> tuple[bool, str]:
         cupy = importlib.import_module("cupy")
     except ModuleNotFoundError as exc:
         if exc.name == "cupy":
-            return False, f"cupy is not installed; {CUPY_HINT}"
+            return False, CUPY_MISSING
         return False, f"cupy failed to import: {one_line(exc)}"
     except Exception as exc:  # a broken install raises anything at import
         return False, f"cupy failed to import: {one_line(exc)}"
@@ -493,7 +547,8 @@ def library_version(name: str) -> str | None:
 def backend_report() -> list[dict[str, Any]]:
     """Every backend: whether it can run here (and why not), its version and devices.
 
-    For GPUs (CuPy, PyTorch CUDA) each device lists its name and memory.
+    For GPUs (CuPy, PyTorch CUDA) each device lists its name and memory; a
+    library that is not installed has ``install``, the command that adds it here.
     """
     report = []
     for name in BACKENDS[1:]:
@@ -505,8 +560,12 @@ def backend_report() -> list[dict[str, Any]]:
             entry["available"], entry["reason"] = ok, (reason or None)
             if ok:
                 entry["devices"] = _cuda_devices_cupy()
+            elif reason == CUPY_MISSING:
+                entry["install"] = install_hint("cuda12")
         elif entry["version"] is None:
             entry["reason"] = f"{module} is not installed"
+            if name in EXTRAS:
+                entry["install"] = install_hint(name)
         else:
             entry["available"] = True
             if name == "numpy":

@@ -57,22 +57,61 @@ def test_ci_environment_is_the_expected_one():
     assert CUPY_INSTALLED == (expected == "installed")
 
 
-def test_status_names_the_missing_extra(no_cupy):
+def test_status_says_cupy_is_missing_without_an_install_hint(no_cupy):
     ok, reason = gb.cupy_status()
     assert not ok
-    assert reason.startswith("cupy is not installed") and "gpubp[cuda12]" in reason
+    assert reason == "cupy is not installed"  # how to install it is said once, by gpubp info
 
 
 def test_auto_falls_back_with_the_reason(no_cupy):
     backend = gb.resolve("auto")
     assert backend.name == "numpy"
-    assert backend.reason.startswith("cupy unavailable: cupy is not installed")
+    assert backend.reason == "cupy unavailable: cupy is not installed"
 
 
-def test_explicit_cupy_fails_with_the_reason(no_cupy):
-    expected = r"^backend='cupy': cupy unavailable: cupy is not installed"
+def test_explicit_cupy_fails_with_the_reason_and_how_to_install(no_cupy):
+    expected = r"^backend='cupy': cupy unavailable: cupy is not installed \(pip install .*cupy-cuda12x\)$"
     with pytest.raises(gpubp.BackendUnavailableError, match=expected):
         gb.resolve("cupy")
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "hint"),
+    [
+        (
+            {"url": "file:///src/gpubp", "dir_info": {"editable": True}},
+            "pip install -e '/src/gpubp[cuda12]' or pip install cupy-cuda12x",
+        ),
+        ({"url": "file:///src/gpubp", "dir_info": {}}, "pip install cupy-cuda12x"),
+        ({"url": "file:///dl/gpubp-0.2.0-py3-none-any.whl", "archive_info": {}}, "pip install cupy-cuda12x"),
+        (None, "pip install cupy-cuda12x"),
+    ],
+    ids=["editable", "folder", "wheel", "no-record"],
+)
+def test_the_install_hint_fits_how_gpubp_was_installed(monkeypatch, direct_url, hint):
+    from importlib import metadata
+
+    class Dist:
+        def read_text(self, name):
+            assert name == "direct_url.json"
+            return None if direct_url is None else json.dumps(direct_url)
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Dist())
+    here = os.path.dirname(os.path.dirname(os.path.abspath(gb.__file__)))
+    monkeypatch.setattr(gb.os.path, "realpath", lambda p: here if p == "/src/gpubp" else p)  # that checkout is this one
+    assert gb.install_hint("cuda12") == hint
+    assert "gpubp[cuda12]" not in hint or hint.startswith("pip install -e ")  # never the extra of an index package
+
+
+def test_a_checkout_run_from_pythonpath_gets_the_package(monkeypatch):
+    from importlib import metadata
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "distribution", missing)
+    assert gb.installed_from()[0] == "source"
+    assert gb.install_hint("cuda13") == "pip install cupy-cuda13x"
 
 
 @pytest.mark.skipif(not CUPY_INSTALLED, reason="cupy is not installed: the installed-without-GPU path needs it")
@@ -133,6 +172,7 @@ def test_cli_auto_trains_on_numpy_and_says_why(cli_env, tmp_path):
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
     assert first.startswith("using numpy on cpu (cupy unavailable: ")
+    assert "pip install" not in result.stdout  # said by gpubp info, not on every run
     model = gpubp.load(out / "model.safetensors", backend="numpy")
     assert model.metadata_["trained_on"]["fallback_reason"] == first[len("using numpy on cpu (") : -1]
 
@@ -145,3 +185,8 @@ def test_cli_info_reports_cupy_unavailable(cli_env):
     assert entry["available"] is False
     assert entry["reason"]
     assert ("not installed" in entry["reason"]) == (kind == "missing")
+    assert ("install" in entry) == (kind == "missing")
+    if kind == "missing":
+        assert entry["install"].startswith("pip install ") and "cupy-cuda12x" in entry["install"]
+        text = run(["info"], env=env).stdout
+        assert text.count(entry["install"]) == 1

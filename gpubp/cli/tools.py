@@ -19,7 +19,7 @@ PARITY_FAILED = 4
 
 
 def info(args: argparse.Namespace) -> int:
-    """``gpubp info``: versions, backends (available or why not), devices and threads."""
+    """``gpubp info``: versions, backends (available or why not, how to install), devices and threads."""
     report = {
         "gpubp": __version__,
         "python": platform.python_version(),
@@ -40,6 +40,8 @@ def info(args: argparse.Namespace) -> int:
             print(f"  {entry['name']:<17} {entry['version'] or '':<12} available: {devices}")
         else:
             print(f"  {entry['name']:<17} {entry['version'] or '-':<12} unavailable: {entry['reason']}")
+            if entry.get("install"):
+                print(f"  {'':<17} {'':<12} to install: {entry['install']}")
     print(_threads_line(report["threads"]))
     return 0
 
