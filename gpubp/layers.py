@@ -167,6 +167,7 @@ class Linear(Layer):
         self.bias = Parameter(b, "bias")  # (out,)
         self.needs_input_grad = True  # the fit loop (and the benchmarks) turn this off for the first layer: no dX
         self._x: Any = None
+        self._ones: Any = None  # (1, batch) of ones: db as a product (see backward)
 
     @classmethod
     def from_arrays(cls, W: Any, b: Any, *, backend: Backend | str | None = None, dtype: str = "float32") -> Linear:
@@ -177,7 +178,7 @@ class Linear(Layer):
         layer.in_features, layer.out_features, layer.init = int(W.shape[0]), int(W.shape[1]), "given"
         layer.weight = Parameter(backend.asarray(W, dtype=dt), "weight", regularized=True)
         layer.bias = Parameter(backend.asarray(b, dtype=dt), "bias")
-        layer.needs_input_grad, layer._x = True, None
+        layer.needs_input_grad, layer._x, layer._ones = True, None, None
         return layer
 
     def forward(self, x: Any) -> Any:
@@ -195,10 +196,19 @@ class Linear(Layer):
         # dout = dL/dh, (batch, out). The chain rule through h = XW + b:
         xp = namespace(dout)
         self.weight.accumulate(self._x.T @ dout)  # dW = X^T dout, (in, out)
-        self.bias.accumulate(xp.sum(dout, axis=0))  # db = sum over the batch, (out,)
+        self.bias.accumulate(xp.reshape(self._ones_like(dout) @ dout, (-1,)))  # db = 1^T dout, the batch's sum, (out,)
         if not self.needs_input_grad:
             return None
         return dout @ self.weight.data.T  # dX = dout W^T, (batch, in)
+
+    def _ones_like(self, dout: Any) -> Any:
+        """A (1, batch) row of ones for ``dout``, kept while batches look alike (a sum over a matrix's rows
+        as a matrix product: twice as fast in NumPy as ``sum(axis=0)``)."""
+        ones = self._ones
+        fits = ones is not None and type(ones) is type(dout) and ones.shape[1] == dout.shape[0]
+        if not (fits and ones.dtype == dout.dtype and ones.device == dout.device):
+            ones = self._ones = namespace(dout).ones((1, dout.shape[0]), dtype=dout.dtype, device=dout.device)
+        return ones
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         yield "weight", self.weight
@@ -244,15 +254,20 @@ class Tanh(Layer):
 
 
 class ReLU(Layer):
-    """y = max(x, 0); dy/dx = 1 where y > 0, else 0."""
+    """y = max(x, 0); dy/dx = 1 where x > 0, else 0.
+
+    Both directions are products with the 0/1 mask dy/dx, kept from the
+    forward pass: NumPy's ``maximum`` and ``where`` take 2-4 times as long as a
+    product. (So an input of -inf gives NaN, not 0; only a diverged network
+    makes one.)
+    """
 
     def forward(self, x: Any) -> Any:
-        self._y = namespace(x).maximum(x, 0)
-        return self._y
+        self._mask = namespace(x).astype(x > 0, x.dtype)  # dy/dx: 1 where x > 0, else 0
+        return x * self._mask
 
     def backward(self, dout: Any) -> Any:
-        # dout * 1[y > 0]: a product with the 0/1 mask (NumPy's where is several times slower)
-        return dout * namespace(dout).astype(self._y > 0, dout.dtype)
+        return dout * self._mask
 
 
 class LeakyReLU(Layer):

@@ -145,7 +145,8 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction; L2 weight decay added to g.
 
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
-    theta <- theta - lr * m_hat / (sqrt(v_hat) + eps).
+    theta <- theta - lr * m_hat / (sqrt(v_hat) + eps), m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+    (computed as the paper's section 2 suggests, with the corrections folded into lr and eps).
     """
 
     def __init__(
@@ -171,19 +172,30 @@ class Adam(Optimizer):
         m, v = self._m[i], self._v[i]
         if m is None:
             m, v = (1 - b1) * g, (1 - b2) * (g * g)
-        elif p._inplace:  # the moments are ours: the same arithmetic in place, two arrays fewer
+        elif p._inplace:  # the moments are ours: the same arithmetic in place, three arrays fewer
             m *= b1
             m += (1 - b1) * g
+            g2 = g * g
+            g2 *= 1 - b2
             v *= b2
-            v += (1 - b2) * (g * g)
+            v += g2
         else:
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * (g * g)
         self._m[i], self._v[i] = m, v
+        # m_hat / (sqrt(v_hat) + eps) with m_hat = m / c1, v_hat = v / c2 is c (m / (sqrt(v) + eps sqrt(c2))),
+        # c = sqrt(c2) / c1: the bias corrections become host floats (no sync) and v is never divided
         t = self.steps
-        step_size = self.lr / (1 - b1**t)  # bias corrections as host floats: no sync
-        denom = xp.sqrt(v / (1 - b2**t)) + self.eps
-        p.subtract_(step_size * (m / denom))
+        root_c2 = math.sqrt(1 - b2**t)
+        scale = self.lr * root_c2 / (1 - b1**t)
+        denom = xp.sqrt(v)
+        if p._inplace:
+            denom += self.eps * root_c2
+            delta = m / denom
+            delta *= scale
+        else:
+            delta = scale * (m / (denom + self.eps * root_c2))
+        p.subtract_(delta)
 
     def state_buffers(self) -> dict[str, Any]:
         named = {f"m.{i}": m for i, m in enumerate(self._m) if m is not None}

@@ -373,6 +373,7 @@ class Trainer:
             self.partial = None
         local, bounds = _batches(order, self.batch_size, offset, X.shape[0])
         perm = backend.asarray(local)  # the one host->device copy per epoch
+        start_steps, running = steps, []  # running: loss_sum after each step, searched for a bad step once
         for k in range(steps, len(bounds) - 1):
             idx = perm[bounds[k] : bounds[k + 1]]
             xb, yb = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)  # batches cut on the device
@@ -382,14 +383,16 @@ class Trainer:
             )
             part = loss * xb.shape[0] if wb is None else _weighted(loss, xp.sum(wb))
             loss_sum = loss_sum + part
-            first_bad = xp.where((first_bad < 0) & ~xp.isfinite(part), float(steps + 1), first_bad)
+            running.append(loss_sum)
             steps += 1
             if self.should_stop is not None and self.should_stop():
+                first_bad = _first_bad(first_bad, running, start_steps)
                 if self.gather_stats is not None:  # keep the sums of all processes: one file holds the state
                     sums = self._combine(to_host(xp.stack([loss_sum, first_bad])), False, carried)
                     loss_sum, first_bad = float(sums[0]), float(sums[1])
                 self.partial = {"order": order, "steps": steps, "loss_sum": loss_sum, "first_bad": first_bad}
                 return None
+        first_bad = _first_bad(first_bad, running, start_steps)
         penalty = squared_norm(self.net.parameters()) if self.alpha else None
         stats = [xp.reshape(loss_sum, (1,)), xp.reshape(first_bad, (1,))]
         if penalty is not None:
@@ -597,3 +600,15 @@ def _weighted(loss: Any, weight: Any) -> Any:
 
 def _copy(x: Any) -> Any:
     return backend_of(x).xp.asarray(x, copy=True)
+
+
+def _first_bad(first_bad: Any, running: list[Any], before: int) -> Any:
+    """The first step (1-based) whose loss was not finite, as a 0-d device array; ``first_bad`` if it was set (>= 0)
+    or no step was bad. A NaN or infinite loss leaves the running sum non-finite for good, so the first non-finite
+    running sum marks it: one search per epoch instead of five small operations per step."""
+    if not running:
+        return first_bad
+    xp = namespace(first_bad)
+    bad = xp.astype(~xp.isfinite(xp.stack(running)), first_bad.dtype)  # (steps,) 1.0 where the sum is not finite
+    step = xp.astype(xp.argmax(bad), first_bad.dtype) + float(before + 1)  # argmax: the first 1.0
+    return xp.where((first_bad < 0) & (xp.max(bad) > 0), step, first_bad)

@@ -133,7 +133,10 @@ def check_sample_weight(sample_weight: Any, X: Any) -> Any:
 
 
 def to_device(x: Any, backend: Backend, dtype: Any) -> Any:
-    """``x`` on ``backend``'s device in ``dtype``: one copy from the host, or a cast where it already is."""
+    """``x`` on ``backend``'s device in ``dtype``: one copy from the host, or a cast where it already is.
+
+    A C-ordered NumPy array already in ``dtype`` stays where it is for the NumPy backend (a read-only view).
+    """
     if isinstance(dtype, (host.dtype, type)) and not isinstance(x, Any.__class__):  # a NumPy dtype: the backend's twin
         dtype = getattr(backend.xp, host.dtype(dtype).name)
     if is_device_array(x):
@@ -141,6 +144,10 @@ def to_device(x: Any, backend: Backend, dtype: Any) -> Any:
             xp = backend.xp
             return x if x.dtype == dtype else xp.astype(x, dtype)
         return to_backend(x, backend, dtype=dtype)  # another library or device: through the host, once
+    if backend.name == "numpy" and isinstance(x, host.ndarray) and x.dtype == dtype and x.flags.c_contiguous:
+        view = x.view()  # the host is the device: no copy of a large X (it is only read), ...
+        view.flags.writeable = False  # ... and a write into the caller's data would fail loudly
+        return view
     return backend.asarray(x, dtype=dtype)
 
 
