@@ -784,7 +784,8 @@ def test_many_runs_racing_for_one_folder_leave_one_run(tmp_path):
 
 @pytest.mark.slow
 def test_resume_while_the_run_trains_is_refused_and_a_killed_run_blocks_nothing(tmp_path):
-    proc = _gpubp([*RACE[:4], "512,512", "--epochs", "50", "--quiet", "--out", "run"], tmp_path)
+    # --patience 100: all 50 epochs, so the run still trains when it is killed (early stopping ended it in ~1 s)
+    proc = _gpubp([*RACE[:4], "512,512", "--epochs", "50", "--patience", "100", "--quiet", "--out", "run"], tmp_path)
     _wait_for(tmp_path / "run" / "checkpoint.safetensors")
     other = _gpubp(["train", "--resume", "run"], tmp_path)
     _, err = other.communicate(timeout=120)
