@@ -284,7 +284,14 @@ def _import(module: str, hint: str) -> ModuleType:
 
 
 #: Each optional extra of gpubp and the packages it stands for.
-EXTRAS: dict[str, str] = {"cuda12": "cupy-cuda12x", "cuda13": "cupy-cuda13x", "torch": "torch"}
+EXTRAS: dict[str, str] = {
+    "cuda12": "cupy-cuda12x",
+    "cuda13": "cupy-cuda13x",
+    "torch": "torch",
+    "plot": "matplotlib",
+    "onnx": "onnx",
+    "mpi": "mpi4py",
+}
 
 
 def installed_from() -> tuple[str, str | None]:
@@ -322,7 +329,7 @@ def installed_from() -> tuple[str, str | None]:
 
 
 def install_hint(extra: str) -> str:
-    """The command that adds gpubp's optional ``extra`` (``cuda12``, ``cuda13``, ``torch``) here.
+    """The command that adds gpubp's optional ``extra`` (a key of :data:`EXTRAS`) here.
 
     gpubp is not on a package index, so ``pip install 'gpubp[cuda12]'`` finds
     nothing; an editable checkout can name its own folder with the extra, and

@@ -8,8 +8,6 @@ from typing import Any
 
 from .errors import GpubpError
 
-PLOT_HINT = "pip install 'gpubp[plot]'"
-
 
 def _pyplot() -> Any:
     """matplotlib.pyplot on the file-only Agg backend, or None when matplotlib is not installed."""

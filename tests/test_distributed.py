@@ -223,7 +223,7 @@ def test_a_launcher_without_mpi4py_is_one_clear_line_from_rank_0(no_mpi4py, tmp_
     assert out.returncode == 2
     if rank == 0:
         assert out.stderr.startswith("gpubp: error: an MPI launcher started 2 processes but mpi4py cannot be imported")
-        assert "pip install 'gpubp[mpi]'" in out.stderr and out.stderr.count("\n") == 1
+        assert "pip install" in out.stderr and "mpi4py" in out.stderr and out.stderr.count("\n") == 1
     else:
         assert out.stderr == ""  # rank 0 says it
     assert not (tmp_path / "run").exists()

@@ -101,13 +101,13 @@ def run_bench(
         write_json(json_path, doc)
         print(f"json: {json_path}", file=report, flush=True)
     if plot_path is not None:
-        from ..plot import PLOT_HINT
+        from ..backend import install_hint
         from .plot import plot_bench
 
         if plot_bench(doc, plot_path):
             print(f"plot: {plot_path}", file=report, flush=True)
         else:
-            say(f"no plot: matplotlib is not installed ({PLOT_HINT})")
+            say(f"no plot: matplotlib is not installed ({install_hint('plot')})")
     return doc
 
 

@@ -28,13 +28,13 @@ from typing import Any
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import distributed
-from ..backend import device_name, host
+from ..backend import device_name, host, install_hint
 from ..data import decide_task, load_dataset, split_indices
 from ..distributed import MPIGroup, shards
 from ..errors import GpubpError, ParameterError, TrainingDiverged
 from ..estimators import FitHooks, MLPClassifier, MLPRegressor
 from ..estimators.base import BaseMLP
-from ..plot import PLOT_HINT, plot_losses
+from ..plot import plot_losses
 from ..settings import validate
 from .flags import COMMAND_SETTINGS, FLAG_OF, LOSSES, given, settings_from
 from .output import MetricsLog, Progress, Say, WriteFailed, emit, say_backend, tell, write_text
@@ -285,7 +285,7 @@ def _train(args: argparse.Namespace, say: Say, stop: Stop, run: dict[str, Any], 
     except Exception as exc:  # matplotlib is an optional extra: its failure never outweighs the saved model
         raise WriteFailed(f"cannot draw the loss plot {run_dir.file(PLOT_FILE)}: {type(exc).__name__}: {exc}") from None
     if not drawn:
-        say(f"no loss plot: matplotlib is not installed ({PLOT_HINT})")
+        say(f"no loss plot: matplotlib is not installed ({install_hint('plot')})")
     summary = {
         "backend": est._backend.name,
         "device": device_name(est._backend.device),

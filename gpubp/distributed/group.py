@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from ..backend import backend_of, device_name, host, rank_device, synchronize, to_host
+from ..backend import backend_of, device_name, host, install_hint, rank_device, synchronize, to_host
 from ..errors import GpubpError, ParameterError, one_line
 from .faults import Watchdog
 
@@ -48,7 +48,6 @@ LAUNCHER_VARS: tuple[tuple[str, str], ...] = (
     ("MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK"),
 )
 
-MPI_HINT = "pip install 'gpubp[mpi]' (mpi4py, built against the MPI your launcher belongs to)"
 
 _CURRENT: ContextVar[MPIGroup | None] = ContextVar("gpubp_group", default=None)
 
@@ -102,7 +101,8 @@ def _mpi() -> Any:
     except ImportError as exc:
         size = launcher_size()
         started = f"an MPI launcher started {size} processes but " if size else ""
-        raise GpubpError(f"{started}mpi4py cannot be imported ({one_line(exc)}): {MPI_HINT}") from None
+        hint = f"{install_hint('mpi')} (mpi4py, built against the MPI your launcher belongs to)"
+        raise GpubpError(f"{started}mpi4py cannot be imported ({one_line(exc)}): {hint}") from None
     return MPI
 
 

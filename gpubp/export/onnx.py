@@ -28,7 +28,7 @@ from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..backend import host
+from ..backend import host, install_hint
 from ..errors import GpubpError, ParameterError, one_line
 from ..io import write_atomic
 from ..network import Sequential
@@ -45,7 +45,6 @@ MIN_OPSET = 13
 INPUT = "X"
 LABEL, PROBABILITIES, VALUE = "label", "probabilities", "value"
 
-ONNX_HINT = "pip install 'gpubp[onnx]'"
 
 _ACTIVATION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
 
@@ -303,7 +302,7 @@ def _import_onnx() -> ModuleType:
         import onnx.helper
         import onnx.numpy_helper
     except ImportError:
-        raise GpubpError(f"ONNX export needs the onnx package ({ONNX_HINT})") from None
+        raise GpubpError(f"ONNX export needs the onnx package ({install_hint('onnx')})") from None
     return onnx
 
 

@@ -32,14 +32,12 @@ from typing import Any
 
 import safetensors.numpy
 
-from ..backend import Backend, host
+from ..backend import Backend, host, install_hint
 from ..errors import GpubpError, ParameterError, one_line
 from ..io import write_atomic
 from ..layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from ..network import Sequential
 from .spec import Dense, cast, check_head, check_standardisation, export_dtype, network_steps
-
-TORCH_HINT = "pip install 'gpubp[torch]'"
 
 #: activation name -> torch.nn class name (and back, for from_torch).
 _TORCH_NAMES = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyReLU", "identity": "Identity"}
@@ -346,4 +344,4 @@ def _import_torch() -> ModuleType:
     try:
         return importlib.import_module("torch")
     except ImportError:
-        raise GpubpError(f"PyTorch conversion needs torch ({TORCH_HINT})") from None
+        raise GpubpError(f"PyTorch conversion needs torch ({install_hint('torch')})") from None
