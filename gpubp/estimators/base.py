@@ -10,11 +10,16 @@ Where gpubp differs: the arithmetic runs on the backend chosen by ``backend``
 (or on the library and device of an ``X`` that is already a device array),
 data moves to the device once, and the network is gpubp's hand-written
 :class:`~gpubp.network.Sequential`.
+
+This file holds the outline -- ``fit``'s steps in order, and using a fitted
+model; the steps themselves live in three mixins: :mod:`.preparation` (where,
+the validation rows, the scaling, the network), :mod:`.training` (the
+optimizer, the trainer, the fitted attributes) and :mod:`.serving` (files,
+pickles, ONNX, PyTorch).
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,16 +30,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
 from .. import distributed, settings
-from ..backend import Backend, backend_of, default_backend_name, host, host_rng, limit_threads, namespace, resolve
-from ..data.split import split_indices
+from ..backend import Backend, host, host_rng, limit_threads, namespace
 from ..errors import GpubpError, ParameterError, TrainingDiverged
 from ..losses import Loss
-from ..network import Sequential, mlp
-from ..optim import SGD, Adam, Optimizer
-from ..train import EVAL_CHUNK, Callback, History, Trainer, Validation, evaluate_sums
+from ..network import Sequential
+from ..train import EVAL_CHUNK, Callback, Trainer, Validation, evaluate_sums
 from . import inputs
-from .lbfgs import fit_lbfgs
-from .state import check_resumable, export_state, import_state
+from .preparation import Preparation
+from .serving import Serving
+from .state import check_resumable
+from .training import Training
 
 
 class NotFittedError(GpubpError, _SklearnNotFitted):
@@ -80,7 +85,7 @@ def _make_init(kind: str) -> Callable[..., None]:
     return __init__
 
 
-class BaseMLP(BaseEstimator):
+class BaseMLP(Preparation, Training, Serving, BaseEstimator):
     """Base class of the estimators; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
 
     #: ``classifier`` or ``regressor``: which settings the subclass takes.
@@ -252,194 +257,6 @@ class BaseMLP(BaseEstimator):
             val.share(group.sum)  # e.g. R²'s total sum of squares over the whole validation set
         return trainer, val, X_dev
 
-    def _place(self, X: Any, p: dict[str, Any], group: distributed.MPIGroup | None = None) -> Backend:
-        """Where to train: the library and device of a device-array X (unless asked otherwise), else ``backend``;
-        data parallel, each process's own GPU unless ``device`` says otherwise."""
-        if inputs.is_device_array(X) and p["backend"] == "auto" and p["device"] is None:
-            return backend_of(X)
-        name = p["backend"]
-        if name == "auto":
-            name = default_backend_name("auto")
-        return resolve(name, p["device"] if group is None else group.device_for(name, p["device"]))
-
-    def _split_rows(self, p: dict[str, Any], y_dev: Any, rng: Any, group: distributed.MPIGroup | None = None) -> None:
-        """Early stopping's validation rows (host indices), drawn from ``rng``; None and None without it.
-
-        Data parallel: rows of the whole data set (every process's rows in rank order), the same on all.
-        """
-        self._train_rows = self._val_rows = None
-        if not p["early_stopping"] or p["solver"] == "lbfgs":
-            return
-        labels = self._stratify_labels(y_dev)
-        if group is not None and labels is not None:
-            labels = group.concat(labels)
-        split = split_indices(self._n_rows, validation_fraction=p["validation_fraction"], seed=rng, y=labels)
-        if len(split.val) < 2:
-            raise GpubpError(
-                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
-            )
-        self._train_rows, self._val_rows = split.train, split.val
-
-    def _build(
-        self, p: dict[str, Any], backend: Backend, X_dev: Any, rng: Any, group: distributed.MPIGroup | None = None
-    ) -> None:
-        """A fresh fit: the standardisation and the network, drawn from ``rng``; stale fitted state goes."""
-        for stale in ("_trainer", "loss_curve_", "validation_scores_", "best_loss_", "best_validation_score_"):
-            self.__dict__.pop(stale, None)
-        self._backend, self._dtype_name = backend, p["dtype"]
-        self._fit_standardizer(X_dev, p["standardize"], group)
-        sizes = [int(X_dev.shape[1]), *p["hidden_layer_sizes"], self.n_outputs_]
-        _check_size(sizes, p)
-        logistic = p["activation"] in ("logistic", "sigmoid")  # scikit-learn's Glorot bounds, biases drawn too
-        init = "xavier_uniform_logistic" if logistic else "xavier_uniform"
-        self._net = mlp(
-            sizes, activation_name=p["activation"], init=init, bias_init="same", rng=rng, backend=backend,
-            dtype=p["dtype"],
-        )  # fmt: skip
-        self._net.layers[0].needs_input_grad = False  # nothing upstream of the first layer learns
-        self.n_layers_ = len(sizes)
-        self.t_ = 0
-
-    def _stratify_labels(self, y_dev: Any) -> Any:
-        """Labels to stratify the validation split by (classifier, one output), as host values; else None."""
-        return None
-
-    def _fit_standardizer(self, X_dev: Any, on: bool, group: distributed.MPIGroup | None = None) -> None:
-        """Learn each feature's mean and scale on the training rows (a constant feature keeps scale 1).
-
-        Data parallel: from sums over every process's training rows (two passes, as one process does).
-        """
-        self.feature_mean_ = self.feature_scale_ = None
-        self._std = None
-        if not on:
-            return
-        xp = namespace(X_dev)
-        held = self._held(self._train_rows)
-        rows = X_dev if held is None else xp.take(X_dev, self._backend.asarray(held), axis=0)
-        if group is None:
-            mean = xp.mean(rows, axis=0)  # (n_features,)
-            std = xp.std(rows, axis=0)
-        else:
-            n = self._n_rows if self._train_rows is None else len(self._train_rows)
-            dtype = X_dev.dtype
-            mean = self._backend.asarray(group.sum(inputs.to_host(xp.sum(rows, axis=0))) / n, dtype=dtype)
-            squares = group.sum(inputs.to_host(xp.sum((rows - mean) ** 2, axis=0)))
-            std = self._backend.asarray(host.sqrt(squares / n), dtype=dtype)
-        scale = xp.where(std > 0, std, xp.ones_like(std))
-        self._std = (mean, scale)
-        self.feature_mean_ = inputs.to_host(mean).astype(host.float64)
-        self.feature_scale_ = inputs.to_host(scale).astype(host.float64)
-
-    def _standardize(self, X_dev: Any) -> Any:
-        if self._std is None:
-            return X_dev
-        mean, scale = self._std
-        return (X_dev - mean) / scale
-
-    def _validation_set(self, X_dev: Any, y_dev: Any, w_dev: Any) -> Validation | None:
-        """The early-stopping rows on the device (one copy of that part), or None."""
-        if self._val_rows is None:
-            return None
-        xp = namespace(X_dev)
-        idx = self._backend.asarray(self._held(self._val_rows))
-        w_val = None if w_dev is None else xp.take(w_dev, idx, axis=0)
-        return self._validation(xp.take(X_dev, idx, axis=0), xp.take(y_dev, idx, axis=0), w_val)
-
-    def _held(self, rows: Any) -> Any:
-        """Rows of the whole data set that this process holds, as indices into its own X (data parallel)."""
-        shard = self.__dict__.get("_shard")
-        if rows is None or shard is None:
-            return rows
-        offset, held = shard
-        return rows[(rows >= offset) & (rows < offset + held)] - offset
-
-    def _optimizer(self, p: dict[str, Any]) -> Optimizer:
-        params = self._net.parameters()
-        if p["solver"] == "adam":
-            return Adam(params, p["learning_rate_init"], betas=(p["beta_1"], p["beta_2"]), eps=p["epsilon"])
-        nesterov = p["nesterovs_momentum"] and p["momentum"] > 0
-        return SGD(params, p["learning_rate_init"], momentum=p["momentum"], nesterov=nesterov)
-
-    def _trainer_for(
-        self, p: dict[str, Any], rng: Any, hooks: FitHooks, *, keep: bool, group: distributed.MPIGroup | None = None
-    ) -> Trainer:
-        """The trainer: kept for partial_fit and resuming, else new (warm_start keeps only the counters)."""
-        old = self.__dict__.get("_trainer")
-        n = self._rows_seen_by_epoch()
-        batch = min(200, n) if p["batch_size"] == "auto" else min(p["batch_size"], n)
-        if old is not None and keep:
-            trainer = old
-            trainer.batch_size = batch
-        else:
-            trainer = self._new_trainer(p, rng if rng is not None else host_rng(p["random_state"]), batch)
-            if old is not None:  # warm_start: a new optimizer, the same counters (as scikit-learn)
-                trainer.best_loss, trainer.best_score = old.best_loss, old.best_score
-                trainer.bad_epochs, trainer.samples_seen = old.bad_epochs, old.samples_seen
-                trainer.history.epochs = list(old.history.epochs)
-        speaks = group is None or group.rank == 0
-        trainer.callbacks = list(hooks.callbacks) + ([_Printer()] if p["verbose"] and speaks else [])
-        trainer.should_stop = hooks.should_stop if group is None else group.agreed_stop(hooks.should_stop)
-        trainer.reduce_gradients = None if group is None else group.reduce_gradients  # the seam
-        trainer.gather_stats = None if group is None else group.gather
-        trainer.on_epoch_end = None if hooks.on_epoch_end is None else (lambda t: hooks.on_epoch_end(self))
-        self._trainer = trainer
-        return trainer
-
-    def _new_trainer(self, p: dict[str, Any], rng: Any, batch_size: int) -> Trainer:
-        """A trainer for this estimator's network with the validated settings ``p``."""
-        return Trainer(
-            self._net,
-            self._loss(),
-            self._optimizer(p),
-            batch_size=batch_size,
-            max_iter=p["max_iter"],
-            tol=p["tol"],
-            n_iter_no_change=p["n_iter_no_change"],
-            early_stopping=p["early_stopping"],
-            shuffle=p["shuffle"],
-            alpha=p["alpha"],
-            learning_rate=p["learning_rate"] if p["solver"] == "sgd" else "constant",
-            learning_rate_init=p["learning_rate_init"],
-            power_t=p["power_t"],
-            rng=rng,
-        )
-
-    def _rows_seen_by_epoch(self) -> int:
-        return int(len(self._train_rows)) if self._train_rows is not None else self._n_rows
-
-    def _record(self, trainer: Trainer, before: int, p: dict[str, Any]) -> None:
-        """scikit-learn's fitted attributes from the trainer's history."""
-        history = trainer.history
-        new = history.epochs[before:]
-        self.history_ = history
-        self.n_iter_ = len(new)
-        self.t_ = trainer.samples_seen
-        self.loss_curve_ = [r["train_loss"] for r in history.epochs]
-        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
-        if p["early_stopping"]:
-            self.validation_scores_ = [r["val_score"] for r in history.epochs]
-            self.best_validation_score_ = trainer.best_score
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = self.best_validation_score_ = None
-            self.best_loss_ = trainer.best_loss
-
-    def _fit_with_lbfgs(self, p: dict[str, Any], X_dev: Any, y_dev: Any, w_dev: Any) -> None:
-        result = fit_lbfgs(
-            self._net, self._loss(), X_dev, y_dev, w_dev, alpha=p["alpha"], max_iter=p["max_iter"],
-            max_fun=p["max_fun"], tol=p["tol"], verbose=bool(p["verbose"]),
-        )  # fmt: skip
-        self.n_iter_, self.loss_ = result.n_iter, result.loss
-        self.t_ = X_dev.shape[0] * result.n_iter
-        self.history_ = History([{"epoch": result.n_iter, "train_loss": result.loss}], result.n_iter, result.stopped)
-        if result.stopped == "max_epochs":
-            warnings.warn(
-                f"lbfgs failed to converge after {result.n_iter} iteration(s) (status={result.status}): "
-                f"{result.message}",
-                ConvergenceWarning,
-                stacklevel=7,  # _fit_with_lbfgs, _prepare, _fit_on_device, _fit_in_pools, _fit, fit: the caller
-            )
-
     # -- using a fitted model ------------------------------------------------
 
     def _outputs(self, X: Any) -> tuple[Any, Any]:
@@ -523,100 +340,7 @@ class BaseMLP(BaseEstimator):
         self._require_fitted()
         return self._backend.describe()
 
-    # -- serving: ONNX and PyTorch --------------------------------------------------
-
-    def _export_args(self) -> dict[str, Any]:
-        """What the exports need besides the network: the head, the classes and the standardisation."""
-        self._require_fitted()
-        multilabel = self.out_activation_ == "logistic" and self.n_outputs_ > 1
-        classes = None if self._kind == "regressor" or multilabel else inputs.to_host(self.classes_).tolist()
-        return {"head": self.out_activation_, "classes": classes, "mean": self.feature_mean_,
-                "scale": self.feature_scale_, "dtype": self._dtype_name}  # fmt: skip
-
-    def to_onnx(self, path: str | os.PathLike[str], *, opset: int | None = None) -> None:
-        """gpubp's own: write the fitted model as a checked ONNX graph (needs ``pip install 'gpubp[onnx]'``).
-
-        The graph takes raw features as input ``X`` (batch, n_features) -- the
-        standardisation is part of it -- and gives ``label`` and
-        ``probabilities`` (classifiers) or ``value`` (regressors), as
-        ``predict`` / ``predict_proba`` do; the batch dimension is dynamic.
-        """
-        from ..export import DEFAULT_OPSET, to_onnx
-
-        to_onnx(self._net, path, opset=DEFAULT_OPSET if opset is None else opset, **self._export_args())
-
-    def to_torch(self) -> Any:
-        """gpubp's own: the matching ``torch.nn.Sequential`` (logits / values; the standardisation folded in)."""
-        from ..export import to_torch
-
-        args = self._export_args()
-        return to_torch(self._net, mean=args["mean"], scale=args["scale"], dtype=args["dtype"])
-
-    def save_torch(self, path: str | os.PathLike[str]) -> str:
-        """gpubp's own: a safetensors file in ``nn.Sequential``'s layout; returns the lines that load it."""
-        from ..export import save_torch
-
-        return save_torch(self._net, path, **self._export_args())
-
-    # -- saving, pickling ------------------------------------------------------
-
-    def save(
-        self, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None, checkpoint: bool = False
-    ) -> None:
-        """Write the fitted model to one ``.safetensors`` file (weights + JSON metadata, no pickle).
-
-        ``checkpoint`` adds the training state (optimizer, best weights,
-        generator, a part-done epoch) so :func:`gpubp.load` and
-        ``fit(..., hooks=FitHooks(resume=True))`` continue where it stopped.
-        ``extra`` is stored as more metadata (the command records its data there).
-        """
-        from ..persist import save
-
-        save(self, path, extra=extra, checkpoint=checkpoint)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in _DEVICE_STATE}
-        if "_net" in self.__dict__:
-            state["_gpubp_state"] = export_state(self, checkpoint="_trainer" in self.__dict__)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        saved = state.pop("_gpubp_state", None)
-        self.__dict__.update(state)
-        if saved is not None:
-            import_state(self, *saved)
-
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False  # dense arrays only: sparse matrices are refused with a clear error
         return tags
-
-
-#: What pickling rebuilds instead of copying: device arrays and the objects holding them.
-_DEVICE_STATE = ("_net", "_trainer", "_backend", "_std", "_classes_dev")
-
-
-class _Printer:
-    """``verbose``: scikit-learn's per-epoch lines."""
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        print(f"Iteration {record['epoch']}, loss = {record['train_loss']:.8f}")
-        if "val_score" in record:
-            print(f"Validation score: {record['val_score']:f}")
-
-
-def _check_size(sizes: list[int], p: dict[str, Any]) -> None:
-    """Refuse a network whose weights alone would not fit in this machine's memory, before allocating."""
-    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-    need = count * (4 if p["dtype"] == "float32" else 8) * 2  # the weights and their gradients, at least
-    try:
-        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # no sysconf: let the allocation decide
-        return
-    if need > have:
-        raise ParameterError(
-            "hidden_layer_sizes",
-            f"not enough memory: {count:,} weights and their gradients need {need / 2**30:.1f} GiB, more than this "
-            f"machine's {have / 2**30:.1f} GiB",
-            p["hidden_layer_sizes"],
-        )
