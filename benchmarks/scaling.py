@@ -3,7 +3,7 @@
 Each configuration is one ``mpiexec -n N`` launch of this file in worker mode.
 Every process builds the same network and a fixed global batch, takes its
 share of the batch's rows (N nearly equal contiguous parts) and runs
-:func:`gpubp.train.train_step` with the group's ``reduce_gradients`` -- the
+:func:`gpubp.step.train_step` with the group's ``reduce_gradients`` -- the
 seam data-parallel training uses -- timing every step and, inside it, the
 reduction (device synchronised and the processes met at a barrier before its
 clock starts, so neither compute nor waiting for the slowest process counts as
@@ -53,7 +53,7 @@ def worker(args: argparse.Namespace) -> None:
     from gpubp.losses import CrossEntropyLoss
     from gpubp.network import mlp
     from gpubp.optim import SGD
-    from gpubp.train import train_step
+    from gpubp.step import train_step
 
     group = None
     if args.mpi:

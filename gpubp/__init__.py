@@ -39,7 +39,8 @@ from .losses import (
 )
 from .network import Sequential, mlp
 from .optim import OPTIMIZERS, SGD, Adam, Optimizer
-from .train import History, Trainer, train_step
+from .step import train_step
+from .train import History, Trainer
 
 #: Names imported on first use: they need scikit-learn, which the math core and the data readers do not.
 _LAZY = {

@@ -18,7 +18,7 @@ from .errors import ParameterError
 from .losses import CrossEntropyLoss, MSELoss
 from .network import mlp
 from .optim import get_optimizer
-from .train import train_step
+from .step import train_step
 
 #: Largest relative difference allowed from the reference backend, per dtype.
 TOLERANCE = {"float32": 1e-4, "float64": 1e-10}

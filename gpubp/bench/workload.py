@@ -3,7 +3,7 @@
 A point of the sweep is an MLP of ``depth`` square Linear layers
 (``width x width``, ReLU between, linear output) trained with MSE (or softmax
 cross-entropy over ``width`` classes) and plain SGD on one device-resident
-batch. One *step* is :func:`gpubp.train.train_step`: forward, loss, backward,
+batch. One *step* is :func:`gpubp.step.train_step`: forward, loss, backward,
 update.
 
 The FLOP count is the usual one: the three matrix products of each layer
@@ -29,7 +29,7 @@ from ..backend import Backend, device_name, host_rng, synchronize
 from ..losses import CrossEntropyLoss, MSELoss
 from ..network import Sequential, mlp
 from ..optim import SGD
-from ..train import train_step
+from ..step import train_step
 from .timing import Timed
 
 #: Plain SGD's learning rate in every step.

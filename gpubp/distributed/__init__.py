@@ -5,7 +5,7 @@ processes draw the same permutation of all the rows; every global batch (the
 ``batch_size`` one process would use) is cut into the parts the processes
 hold; each process runs forward and backward on its part, and the weighted
 gradients are summed across processes in one flat buffer per step -- the seam
-between backward and update in :func:`gpubp.train.train_step`. Every process
+between backward and update in :func:`gpubp.step.train_step`. Every process
 then applies the identical update, so the optimizer state never travels. The
 epoch's statistics (training loss, validation sums, divergence) are combined
 the same way on every process, so all stop at the same epoch. The result is the

@@ -1,7 +1,7 @@
 """The communicator: one MPI communicator behind the few collectives data-parallel training needs.
 
 :class:`MPIGroup` is what the estimators and the command hold while training
-together: the gradient reduction (the seam of :func:`gpubp.train.train_step`),
+together: the gradient reduction (the seam of :func:`gpubp.step.train_step`),
 the epoch statistics, a few one-off agreements (the rows each process holds,
 the classes, the generator's state, rank 0's initial weights). How a group
 fails together is :mod:`.faults`. ``mpi4py`` is imported only when a group is made.

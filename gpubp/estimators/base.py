@@ -34,7 +34,8 @@ from ..backend import Backend, host, host_rng, limit_threads, namespace
 from ..errors import GpubpError, ParameterError, TrainingDiverged
 from ..losses import Loss
 from ..network import Sequential
-from ..train import EVAL_CHUNK, Callback, Trainer, Validation, evaluate_sums
+from ..step import EVAL_CHUNK, Validation, evaluate_sums
+from ..train import Callback, Trainer
 from . import inputs
 from .preparation import Preparation
 from .serving import Serving

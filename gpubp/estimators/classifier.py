@@ -19,7 +19,7 @@ from ..backend import host, namespace
 from ..errors import GpubpError
 from ..layers import sigmoid
 from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, softmax
-from ..train import Validation
+from ..step import Validation
 from . import inputs
 from .base import BaseMLP
 

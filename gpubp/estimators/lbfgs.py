@@ -18,7 +18,7 @@ import scipy.optimize
 from ..backend import backend_of, host, to_host
 from ..losses import Loss
 from ..network import Sequential
-from ..train import add_l2_gradient, squared_norm
+from ..step import add_l2_gradient, squared_norm
 
 
 @dataclass

@@ -16,7 +16,7 @@ from ..backend import Backend, backend_of, default_backend_name, host, namespace
 from ..data.split import split_indices
 from ..errors import GpubpError, ParameterError
 from ..network import mlp
-from ..train import Validation
+from ..step import Validation
 from . import inputs
 
 

@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from ..backend import backend_of, host, namespace, to_host
 from ..errors import GpubpError
 from ..losses import HalfMSELoss, Loss, PoissonLoss
-from ..train import Validation
+from ..step import Validation
 from . import inputs
 from .base import BaseMLP
 
