@@ -168,3 +168,14 @@ def call(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str, exit_code: int = 2) -> None:
+    """The command's bad-input contract: ``exit_code`` and one line ``gpubp: error: ...`` holding every needle."""
+    assert code == exit_code, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gpubp: error: "), err
+    assert "Traceback" not in err and "internal error" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 import safetensors.numpy
-from conftest import call
+from conftest import assert_one_line_error, call
 
 import gpubp
 import gpubp.cli
@@ -39,16 +39,6 @@ def run(args: list[str], cwd) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("gpubp: error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(autouse=True)

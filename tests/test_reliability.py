@@ -27,7 +27,7 @@ import time
 import numpy as np
 import pytest
 import safetensors.numpy
-from conftest import call
+from conftest import assert_one_line_error, call
 
 import gpubp
 from gpubp import io as gio
@@ -39,16 +39,6 @@ from gpubp.io import load_model_file
 from gpubp.persist import digest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def assert_one_line_error(code, err, *needles, exit_code=2):
-    assert code == exit_code, err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("gpubp: error: "), err
-    assert "Traceback" not in err and "internal error" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(autouse=True)
