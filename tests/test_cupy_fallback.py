@@ -97,8 +97,8 @@ def test_the_install_hint_fits_how_gpubp_was_installed(monkeypatch, direct_url, 
             return None if direct_url is None else json.dumps(direct_url)
 
     monkeypatch.setattr(metadata, "distribution", lambda name: Dist())
-    here = os.path.dirname(os.path.dirname(os.path.abspath(gb.__file__)))
-    monkeypatch.setattr(gb.os.path, "realpath", lambda p: here if p == "/src/gpubp" else p)  # that checkout is this one
+    here = os.path.dirname(os.path.dirname(os.path.abspath(gpubp.__file__)))
+    monkeypatch.setattr(os.path, "realpath", lambda p: here if p == "/src/gpubp" else p)  # that checkout is this one
     assert gb.install_hint("cuda12") == hint
     assert "gpubp[cuda12]" not in hint or hint.startswith("pip install -e ")  # never the extra of an index package
 

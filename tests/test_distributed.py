@@ -123,15 +123,15 @@ def test_without_a_usable_gpu_no_process_is_given_one():
 
 
 def test_torch_cuda_means_this_process_gpu(monkeypatch):
-    from gpubp import backend
+    from gpubp.backend import devices
 
-    monkeypatch.setattr(backend, "_torch_gpu_count", lambda: 4)
-    monkeypatch.setattr(backend, "_cupy_gpu_count", lambda: 2)
+    monkeypatch.setattr(devices, "_torch_gpu_count", lambda: 4)
+    monkeypatch.setattr(devices, "_cupy_gpu_count", lambda: 2)
     assert rank_device("torch", "cuda", 5) == "cuda:1"
     assert rank_device("torch", "cuda:3", 5) == "cuda:3"
     assert rank_device("cupy", None, 3) == "1"
     assert rank_device("auto", None, 2) == "0"
-    monkeypatch.setattr(backend, "_cupy_gpu_count", lambda: 0)
+    monkeypatch.setattr(devices, "_cupy_gpu_count", lambda: 0)
     assert rank_device("auto", None, 2) is None  # no GPU: auto falls back as for one process
 
 

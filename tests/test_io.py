@@ -495,7 +495,7 @@ def test_read_header_reads_no_tensor(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from gpubp import io as gpubp_io
 
     path = save(tmp_path / "m.safetensors")
-    monkeypatch.setattr(gpubp_io, "_read_tensor", lambda *a: pytest.fail("read_header read a tensor"))
+    monkeypatch.setattr(gpubp_io.read, "_read_tensor", lambda *a: pytest.fail("read_header read a tensor"))
     infos, metadata = gpubp_io.read_header(path)
     assert metadata == METADATA
     assert infos["0.W"] == ("float32", (3, 2), 24) and infos["steps"].dtype == "int64"

@@ -48,12 +48,12 @@ def data():
 
 def test_auto_leaves_one_cpu_free_within_one_and_the_cap(no_env_limit, monkeypatch):
     for cpus, expected in ((1, 1), (2, 1), (3, 2), (8, 7), (64, gb.AUTO_THREADS_CAP)):
-        monkeypatch.setattr(gb, "usable_cpus", lambda cpus=cpus: cpus)
+        monkeypatch.setattr(gb.threads, "usable_cpus", lambda cpus=cpus: cpus)
         assert gb.threads_for("auto") == expected, cpus
 
 
 def test_auto_stays_within_a_thread_count_the_user_set(no_env_limit, monkeypatch):
-    monkeypatch.setattr(gb, "usable_cpus", lambda: 16)
+    monkeypatch.setattr(gb.threads, "usable_cpus", lambda: 16)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert gb.threads_for("auto") == 3
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
