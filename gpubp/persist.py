@@ -11,8 +11,6 @@ settings must be valid ones, a checkpoint's training state must be whole
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from typing import Any
 
@@ -21,8 +19,8 @@ from .backend import Backend, host
 from .errors import GpubpError, one_line
 from .estimators import MLPClassifier, MLPRegressor
 from .estimators.base import BaseMLP
-from .estimators.state import export_state, import_state, params_from_json, placement
-from .io import load_model_file, read_header, save_model_file
+from .estimators.state import DIGEST, digest, import_state, params_from_json, placement
+from .io import load_model_file, read_header
 from .layers import ACTIVATIONS, Identity
 
 #: The estimator classes a model file may name.
@@ -35,36 +33,8 @@ _OUTPUTS = {"MLPClassifier": ("softmax", "logistic"), "MLPRegressor": ("identity
 def save(
     est: BaseMLP, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None, checkpoint: bool = False
 ) -> None:
-    """Write ``est`` (fitted) to ``path`` atomically; ``extra`` is merged into the metadata."""
-    est._require_fitted()
-    tensors, meta = export_state(est, checkpoint=checkpoint)
-    meta = {**meta, **(extra or {})}
-    meta[DIGEST] = digest(tensors, meta)
-    save_model_file(path, tensors, meta)
-
-
-#: The metadata key of :func:`digest`'s SHA-256.
-DIGEST = "sha256"
-
-
-def digest(tensors: dict[str, Any], meta: dict[str, Any]) -> str:
-    """SHA-256 of a file's tensors (names, dtypes, shapes, bytes) and, for a checkpoint, of all its metadata.
-
-    :func:`save` stores it under ``sha256``; :func:`load` recomputes it after
-    every other check, so a flipped bit that leaves every value plausible is
-    still refused. (A model's metadata is left out: it is checked field by
-    field, and the command's run records in it may be edited by hand.)
-    """
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        value = host.asarray(tensors[name])
-        stored = host.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
-        h.update(json.dumps([name, stored.dtype.str, list(stored.shape)]).encode())
-        h.update(stored.tobytes())
-    if "checkpoint" in meta:
-        rest = {key: value for key, value in meta.items() if key != DIGEST}
-        h.update(json.dumps(rest, sort_keys=True, allow_nan=False).encode())
-    return h.hexdigest()
+    """Write ``est`` (fitted) to ``path`` atomically: :meth:`BaseMLP.save`, as a function."""
+    est.save(path, extra=extra, checkpoint=checkpoint)
 
 
 def load(path: str | os.PathLike[str], backend: Backend | str | None = None, device: Any = None) -> BaseMLP:

@@ -35,8 +35,8 @@ from gpubp.checkpoint import FIELDS
 from gpubp.cli import stop as stop_module
 from gpubp.cli import train as train_module
 from gpubp.cli.runs import LOCK_FILE, TEMPORARIES
+from gpubp.estimators.state import digest
 from gpubp.io import load_model_file
-from gpubp.persist import digest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -593,10 +593,10 @@ def test_a_signal_after_the_folder_is_claimed_removes_it(tmp_path, capsys, monke
 
 
 def test_a_signal_while_the_model_is_written_keeps_the_checkpoint(tmp_path, capsys):
-    import gpubp.persist
+    import gpubp.estimators.state as state
 
     with pytest.MonkeyPatch.context() as mp:
-        _signal_when(mp, gpubp.persist, "save_model_file", signal.SIGTERM,
+        _signal_when(mp, state, "save_model_file", signal.SIGTERM,
                      when=lambda path, *a: str(path).endswith("model.safetensors"))  # fmt: skip
         code, out, err = call(["train", *SMALL, "--out", "run"], capsys)
     assert code == 143
@@ -894,10 +894,10 @@ def test_a_metrics_log_that_cannot_be_written_is_one_line(tmp_path, capsys):
 
 
 def _failing_save(monkeypatch, fail):
-    """gpubp.persist's writer fails (as on a full disk) when ``fail(path, calls)`` says so."""
-    import gpubp.persist
+    """The model writer fails (as on a full disk) when ``fail(path, calls)`` says so."""
+    import gpubp.estimators.state as state
 
-    original, calls = gpubp.persist.save_model_file, []
+    original, calls = state.save_model_file, []
 
     def save(path, *args):
         calls.append(str(path))
@@ -905,7 +905,7 @@ def _failing_save(monkeypatch, fail):
             raise gpubp.GpubpError(f"cannot write model file {path}: No space left on device")
         return original(path, *args)
 
-    monkeypatch.setattr(gpubp.persist, "save_model_file", save)
+    monkeypatch.setattr(state, "save_model_file", save)
 
 
 def test_a_checkpoint_that_cannot_be_written_keeps_the_last_one(tmp_path, capsys):

@@ -7,8 +7,9 @@ defaults), plus ``backend``, ``device``, ``dtype`` and ``standardize``.
 
 from __future__ import annotations
 
-from .base import BaseMLP, FitHooks, NotFittedError
+from .base import BaseMLP, NotFittedError
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
+from .training import FitHooks
 
 __all__ = ["BaseMLP", "FitHooks", "MLPClassifier", "MLPRegressor", "NotFittedError"]

@@ -21,8 +21,7 @@ pickles, ONNX, PyTorch).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from sklearn.base import BaseEstimator
@@ -35,41 +34,16 @@ from ..errors import GpubpError, ParameterError, TrainingDiverged
 from ..losses import Loss
 from ..network import Sequential
 from ..step import EVAL_CHUNK, Validation, evaluate_sums
-from ..train import Callback, Trainer
+from ..train import Trainer
 from . import inputs
 from .preparation import Preparation
 from .serving import Serving
 from .state import check_resumable
-from .training import Training
+from .training import FitHooks, Training
 
 
 class NotFittedError(GpubpError, _SklearnNotFitted):
     """A method that needs a fitted model was called before ``fit`` (scikit-learn's NotFittedError too)."""
-
-
-@dataclass
-class FitHooks:
-    """What the command adds to ``fit``: per-epoch callbacks, an interrupt flag, checkpoints, resuming.
-
-    Attributes
-    ----------
-    callbacks : sequence of callables
-        Called with each epoch's record (a dict); returning True stops training.
-    should_stop : callable, optional
-        Polled after every step; when true the epoch ends after that step and
-        ``history_.stopped`` is ``'interrupted'`` (the state is resumable).
-    on_epoch_end : callable, optional
-        Called with the estimator after every epoch (and on interruption):
-        write a checkpoint there with :meth:`BaseMLP.save` (``checkpoint=True``).
-    resume : bool
-        Continue the training state this estimator holds (from a checkpoint
-        loaded with :func:`gpubp.load`) instead of starting anew.
-    """
-
-    callbacks: Sequence[Callback] = ()
-    should_stop: Callable[[], bool] | None = None
-    on_epoch_end: Callable[[BaseMLP], None] | None = None
-    resume: bool = False
 
 
 def _make_init(kind: str) -> Callable[..., None]:

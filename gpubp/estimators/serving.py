@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from . import inputs
-from .state import export_state, import_state
+from .state import export_state, import_state, write_model
 
 #: What pickling rebuilds instead of copying: device arrays and the objects holding them.
 _DEVICE_STATE = ("_net", "_trainer", "_backend", "_std", "_classes_dev")
@@ -65,9 +65,8 @@ class Serving:
         ``fit(..., hooks=FitHooks(resume=True))`` continue where it stopped.
         ``extra`` is stored as more metadata (the command records its data there).
         """
-        from ..persist import save
-
-        save(self, path, extra=extra, checkpoint=checkpoint)
+        self._require_fitted()
+        write_model(self, path, extra=extra, checkpoint=checkpoint)
 
     def __getstate__(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in _DEVICE_STATE}

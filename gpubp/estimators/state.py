@@ -11,7 +11,10 @@ the reason recorded).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from typing import Any
 
 import array_api_compat
@@ -30,6 +33,7 @@ from ..backend import (
 )
 from ..checkpoint import check_rows, damaged
 from ..errors import GpubpError
+from ..io import save_model_file
 from ..network import Sequential
 from ..train import History
 
@@ -270,3 +274,35 @@ def check_resumable(est: Any, n_rows: int) -> None:
         raise GpubpError(
             f"its part-done epoch is at step {trainer.partial['steps']}, past the {-(-n // batch)} steps of an epoch"
         )
+
+
+#: The metadata key of :func:`digest`'s SHA-256.
+DIGEST = "sha256"
+
+
+def digest(tensors: dict[str, Any], meta: dict[str, Any]) -> str:
+    """SHA-256 of a file's tensors (names, dtypes, shapes, bytes) and, for a checkpoint, of all its metadata.
+
+    :func:`save` stores it under ``sha256``; :func:`load` recomputes it after
+    every other check, so a flipped bit that leaves every value plausible is
+    still refused. (A model's metadata is left out: it is checked field by
+    field, and the command's run records in it may be edited by hand.)
+    """
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        value = host.asarray(tensors[name])
+        stored = host.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+        h.update(json.dumps([name, stored.dtype.str, list(stored.shape)]).encode())
+        h.update(stored.tobytes())
+    if "checkpoint" in meta:
+        rest = {key: value for key, value in meta.items() if key != DIGEST}
+        h.update(json.dumps(rest, sort_keys=True, allow_nan=False).encode())
+    return h.hexdigest()
+
+
+def write_model(est: Any, path: str | os.PathLike[str], *, extra: dict[str, Any] | None, checkpoint: bool) -> None:
+    """``est`` (fitted) as one model file at ``path``, atomically, sealed with its :func:`digest`."""
+    tensors, meta = export_state(est, checkpoint=checkpoint)
+    meta = {**meta, **(extra or {})}
+    meta[DIGEST] = digest(tensors, meta)
+    save_model_file(path, tensors, meta)

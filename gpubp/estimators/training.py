@@ -11,18 +11,42 @@ the data-parallel seam, and its history turned into ``loss_curve_``,
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import distributed
 from ..backend import host_rng
 from ..optim import SGD, Adam, Optimizer
-from ..train import History, Trainer
+from ..train import Callback, History, Trainer
 from .lbfgs import fit_lbfgs
 
-if TYPE_CHECKING:
-    from .base import FitHooks
+
+@dataclass
+class FitHooks:
+    """What the command adds to ``fit``: per-epoch callbacks, an interrupt flag, checkpoints, resuming.
+
+    Attributes
+    ----------
+    callbacks : sequence of callables
+        Called with each epoch's record (a dict); returning True stops training.
+    should_stop : callable, optional
+        Polled after every step; when true the epoch ends after that step and
+        ``history_.stopped`` is ``'interrupted'`` (the state is resumable).
+    on_epoch_end : callable, optional
+        Called with the estimator after every epoch (and on interruption):
+        write a checkpoint there with :meth:`BaseMLP.save` (``checkpoint=True``).
+    resume : bool
+        Continue the training state this estimator holds (from a checkpoint
+        loaded with :func:`gpubp.load`) instead of starting anew.
+    """
+
+    callbacks: Sequence[Callback] = ()
+    should_stop: Callable[[], bool] | None = None
+    on_epoch_end: Callable[[Any], None] | None = None  # called with the estimator
+    resume: bool = False
 
 
 class Training:
