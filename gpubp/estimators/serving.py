@@ -26,7 +26,7 @@ class Serving:
         """What the exports need besides the network: the head, the classes and the standardisation."""
         self._require_fitted()
         multilabel = self.out_activation_ == "logistic" and self.n_outputs_ > 1
-        classes = None if self._kind == "regressor" or multilabel else inputs.to_host(self.classes_).tolist()
+        classes = None if self._kind == "regressor" or multilabel else inputs.to_host(self.classes_)  # keeps the dtype
         return {"head": self.out_activation_, "classes": classes, "mean": self.feature_mean_,
                 "scale": self.feature_scale_, "dtype": self._dtype_name}  # fmt: skip
 

@@ -5,7 +5,8 @@ reads raw features; what the estimator's ``predict`` / ``predict_proba`` give
 comes out of it:
 
     input   X              (batch, n_features)  float32 or float64, raw features
-    output  label          (batch,)             classifiers: int64, or string for string classes;
+    output  label          (batch,)             classifiers: the classes' kind -- int64 for integers
+                                                (any width), string, bool, or float32/float64;
                            (batch, k)           int64 0/1 indicators for a multilabel 'logistic' head
             probabilities  (batch, C)           classifiers: the model's dtype
             value          (batch,) or (batch, t)  regressors: the model's dtype
@@ -197,6 +198,10 @@ class _Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
 
+    def tensor_type(self, dtype: Any) -> int:
+        """The ONNX element type of a NumPy dtype (not str)."""
+        return self.helper.np_dtype_to_tensor_dtype(dtype)
+
     def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
         """Append ``op(inputs) -> output``; returns the output's name."""
         self.nodes.append(self.helper.make_node(op, inputs, [output], name=output, **attributes))
@@ -271,7 +276,7 @@ def _head(graph: _Graph, spec: Head, z: str) -> list[Any]:
         index = graph.node("Squeeze", [index, graph.constant("axis1", host.asarray([1]))], "class_index")
     classes = graph.constant("classes", spec.classes)
     graph.node("Gather", [classes, index], LABEL, axis=0)
-    label_type = graph.string if spec.classes.dtype.kind == "U" else int64
+    label_type = graph.string if spec.classes.dtype.kind == "U" else graph.tensor_type(spec.classes.dtype)
     n_classes = len(spec.classes)
     return [
         helper.make_tensor_value_info(LABEL, label_type, ["batch"], "predicted class"),

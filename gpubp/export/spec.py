@@ -63,7 +63,7 @@ class Head:
 
     name: str
     n_outputs: int
-    classes: Any  # host int64 or str array of shape (C,), None for regressors and multilabel
+    classes: Any  # host str, int64, bool or float array of shape (C,); None for regressors and multilabel
 
     @property
     def is_classifier(self) -> bool:
@@ -157,7 +157,7 @@ def check_head(head: str, n_outputs: int, classes: Any = None) -> Head:
     GpubpError
         An unknown head, a width the head cannot use (softmax needs 2 or more
         logits), classes for a regressor, or classes that are not distinct
-        ints or strings, one per class.
+        strings, integers, bools or finite numbers, one per class.
     """
     if head not in HEADS:
         raise ParameterError("head", f"must be one of {', '.join(HEADS)}", head)
@@ -185,7 +185,12 @@ def check_head(head: str, n_outputs: int, classes: Any = None) -> Head:
 
 
 def _classes(classes: Any) -> Any:
-    """Classes as a host int64 or str array of shape (C,), distinct; an error otherwise."""
+    """Classes as a host array of shape (C,), distinct: str, int64, bool, or float (kept as given); an error otherwise.
+
+    The kind follows the labels, as ``classes_`` does: an estimator trained on bool or
+    float labels predicts bools or floats, so its export gives them too. Integers of
+    every width become int64 (the type servers expect of integer labels).
+    """
     try:
         values = host.asarray(classes)
     except (TypeError, ValueError) as e:
@@ -195,13 +200,20 @@ def _classes(classes: Any) -> Any:
     items = list(classes) if isinstance(classes, (list, tuple)) else values.tolist()  # numpy turns [1, "a"] to str
     if all(isinstance(c, str) for c in items):
         values = host.asarray(items, dtype=str)
+    elif all(isinstance(c, (bool, host.bool_)) for c in items):
+        values = host.asarray(items, dtype=bool)
     elif all(isinstance(c, (int, host.integer)) and not isinstance(c, bool) for c in items):
         if not all(-(2**63) <= int(c) < 2**63 for c in items):
             raise ParameterError("classes", "must hold integers that fit in int64")
         values = host.asarray(items, dtype=host.int64)
+    elif all(isinstance(c, (int, float, host.integer, host.floating)) and not isinstance(c, bool) for c in items):
+        dtype = values.dtype if values.dtype.kind == "f" else host.float64  # float32 labels stay float32
+        values = host.asarray(items, dtype=dtype)
+        if not host.all(host.isfinite(values)):
+            raise ParameterError("classes", "must hold finite numbers")
     else:
         kinds = ", ".join(sorted({type(c).__name__ for c in items}))
-        raise ParameterError("classes", f"must be all integers or all strings, got {kinds}")
+        raise ParameterError("classes", f"must be all strings, integers, bools or numbers, got {kinds}")
     if len(host.unique(values)) != len(values):
         raise ParameterError("classes", "must be distinct", values.tolist())
     return values

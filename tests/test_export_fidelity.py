@@ -1,0 +1,87 @@
+"""Exported estimators at the edges: label dtypes, logits at the decision boundary, saturated probabilities,
+and the float32 standardisation, each compared with what predict / predict_proba give.
+
+test_export_estimators.py checks ordinary models within the issue's tolerances; here
+each test aims at one place where an export could part from gpubp: a classifier
+trained on bool or float labels, a logit a hair above zero (the label follows the
+logit's sign, as ``predict`` does, not a rounded probability), a probability of 1e-30
+(relative accuracy, not just absolute), and a float32 model's standardisation
+(computed in float32, as the estimator does).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from gpubp import MLPClassifier
+
+onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'gpubp[onnx]')")
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
+RUNTIMES = [
+    "reference",
+    pytest.param(
+        "onnxruntime", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime is not installed here (pip install)")
+    ),
+]
+RTOL = {"float32": 1e-5, "float64": 1e-12}
+
+
+def _run(path, runtime, X):
+    """The graph's outputs by name."""
+    if runtime == "reference":
+        session = ReferenceEvaluator(str(path))
+        names = [o.name for o in onnx.load(str(path)).graph.output]
+        return dict(zip(names, session.run(None, {"X": X}), strict=True))
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": X}), strict=True))
+
+
+def _fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def _torch_lines(est, path, X):
+    """What the lines ``save_torch`` returns compute for ``X``."""
+    torch = pytest.importorskip("torch")
+    scope = {"X": torch.asarray(X)}
+    exec(est.save_torch(path), scope)
+    return scope
+
+
+LABELS = {
+    "bool": lambda s: s > 0,
+    "float": lambda s: (s > 0).astype(np.float64),
+    "float-3": lambda s: np.digitize(s, [-0.5, 0.5]).astype(np.float32) * 2 - 1,  # -1.0, 1.0, 3.0 as float32
+    "int32-3": lambda s: np.digitize(s, [-0.5, 0.5]).astype(np.int32) - 7,
+    "uint8": lambda s: (s > 0).astype(np.uint8) + 3,
+    "object-str": lambda s: np.array(["no", "yes"], dtype=object)[(s > 0).astype(int)],
+}
+#: numpy kind of classes_ -> the dtype the graph's label has.
+GRAPH_LABEL = {"b": np.bool_, "f": None, "i": np.int64, "u": np.int64, "O": object}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("kind", list(LABELS))
+def test_labels_of_every_dtype_come_out_of_the_graph(tmp_path, runtime, kind):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    est = _fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0), X, LABELS[kind](X[:, 0]))
+    est.to_onnx(tmp_path / "m.onnx")
+    got = _run(tmp_path / "m.onnx", runtime, X.astype("float32"))["label"]
+    want = est.predict(X)
+    assert got.shape == want.shape and got.tolist() == want.tolist()
+    kind_of = want.dtype.kind
+    assert got.dtype == (want.dtype if kind_of == "f" else GRAPH_LABEL[kind_of])  # floats keep their width
+    torch_label = np.asarray(_torch_lines(est, tmp_path / "t.safetensors", X.astype("float32"))["label"])
+    assert torch_label.tolist() == want.tolist()
