@@ -102,9 +102,9 @@ def gpubp_predict(net: Sequential, X: Any, case: HeadCase, mean: Any, scale: Any
         return {"label": classes[np.argmax(z, axis=1)], "probabilities": e / e.sum(axis=1, keepdims=True)}
     p = sigmoid(z)
     if case.n_outputs > 1:
-        return {"label": (p > 0.5).astype(np.int64), "probabilities": p}
+        return {"label": (z > 0).astype(np.int64), "probabilities": p}  # the logits' signs, as predict
     classes = np.asarray(case.classes)
-    return {"label": classes[(p[:, 0] > 0.5).astype(np.int64)], "probabilities": np.concatenate([1 - p, p], axis=1)}
+    return {"label": classes[(z[:, 0] > 0).astype(np.int64)], "probabilities": np.concatenate([1 - p, p], axis=1)}
 
 
 def assert_close(actual: Any, expected: Any, dtype: str) -> None:

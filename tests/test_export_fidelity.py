@@ -85,3 +85,40 @@ def test_labels_of_every_dtype_come_out_of_the_graph(tmp_path, runtime, kind):
     assert got.dtype == (want.dtype if kind_of == "f" else GRAPH_LABEL[kind_of])  # floats keep their width
     torch_label = np.asarray(_torch_lines(est, tmp_path / "t.safetensors", X.astype("float32"))["label"])
     assert torch_label.tolist() == want.tolist()
+
+
+def _boundary_classifier(n_outputs, dtype, logit):
+    """A classifier whose logits are all ``logit`` (zero weights into the output layer)."""
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = (X[:, :n_outputs] > 0).astype(int) if n_outputs > 1 else (X[:, 0] > 0).astype(int)
+    est = _fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0, dtype=dtype), X, y)
+    last = est._net.layers[-1]
+    xp = est._backend.xp
+    last.weight.data = xp.zeros_like(last.weight.data)
+    last.bias.data = xp.full_like(last.bias.data, logit)
+    return est, X.astype(dtype)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("n_outputs", [1, 2], ids=["binary", "multilabel"])
+@pytest.mark.parametrize(("dtype", "logit"), [("float32", 1e-9), ("float64", 1e-18)])
+def test_a_logit_just_above_zero_gives_the_label_predict_gives(tmp_path, runtime, n_outputs, dtype, logit):
+    est, X = _boundary_classifier(n_outputs, dtype, logit)
+    want = est.predict(X)
+    assert np.all(want == (1 if n_outputs == 1 else [1, 1]))  # the logit is positive: the positive class
+    est.to_onnx(tmp_path / "m.onnx")
+    np.testing.assert_array_equal(_run(tmp_path / "m.onnx", runtime, X)["label"], want)
+    np.testing.assert_array_equal(np.asarray(_torch_lines(est, tmp_path / "t.safetensors", X)["label"]), want)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("n_outputs", [1, 2], ids=["binary", "multilabel"])
+@pytest.mark.parametrize(("dtype", "logit"), [("float32", -20.0), ("float32", -80.0), ("float64", -30.0),
+                                              ("float64", -700.0)])  # fmt: skip
+def test_a_saturated_probability_is_relatively_accurate(tmp_path, runtime, n_outputs, dtype, logit):
+    est, X = _boundary_classifier(n_outputs, dtype, logit)
+    p = est.predict_proba(X)[:, -1]  # P(positive), about exp(logit): tiny but not zero
+    assert np.all(p > 0)
+    est.to_onnx(tmp_path / "m.onnx")
+    got = _run(tmp_path / "m.onnx", runtime, X)["probabilities"][:, -1]
+    np.testing.assert_allclose(got, p, rtol=RTOL[dtype], atol=0)

@@ -14,7 +14,8 @@ comes out of it:
 ``batch`` is a dynamic dimension. Inside, in order: ``(X - mean) / scale`` when
 standardised (Sub, Div), one ``Gemm`` per Linear (``X W + b`` with gpubp's
 ``W`` of shape (in, out), so no transpose), the activations, then the head
-(Softmax + ArgMax + Gather, Sigmoid + Greater, Exp, ...). A float32 model
+(Softmax + ArgMax + Gather; gpubp's own sigmoid, built from Exp, with labels
+from the logits' signs, as ``predict`` decides them; Exp). A float32 model
 standardises in float64 (Cast, Sub, Div, Cast back), as gpubp does on the
 host, then computes in float32; ``standardise_in_float64=False`` keeps every
 tensor float32 for runtimes without float64.
@@ -258,9 +259,10 @@ def _head(graph: _Graph, spec: Head, z: str) -> list[Any]:
             graph.node("Identity", [y], VALUE)
         shape = ["batch"] if k == 1 else ["batch", k]
         return [helper.make_tensor_value_info(VALUE, elem, shape, "predictions")]
+    zero = graph.scalar("zero", 0.0)
     if spec.multilabel:
-        graph.node("Sigmoid", [z], PROBABILITIES)
-        positive = graph.node("Greater", [PROBABILITIES, graph.scalar("half", 0.5)], "positive")
+        _sigmoid(graph, z, PROBABILITIES)
+        positive = graph.node("Greater", [z, zero], "positive")  # the logit's sign, as predict decides
         graph.node("Cast", [positive], LABEL, to=int64)
         label_info = helper.make_tensor_value_info(LABEL, int64, ["batch", k], "0/1 label indicators")
         return [label_info, helper.make_tensor_value_info(PROBABILITIES, elem, ["batch", k], "P(label)")]
@@ -268,10 +270,10 @@ def _head(graph: _Graph, spec: Head, z: str) -> list[Any]:
         graph.node("Softmax", [z], PROBABILITIES, axis=1)
         index = graph.node("ArgMax", [z], "class_index", axis=1, keepdims=0)  # (batch,), first of ties
     else:  # binary logistic: one logit
-        p = graph.node("Sigmoid", [z], "p")  # (batch, 1)
+        p = _sigmoid(graph, z, "p")  # (batch, 1)
         q = graph.node("Sub", [graph.scalar("one", 1.0), p], "q")
         graph.node("Concat", [q, p], PROBABILITIES, axis=1)  # (batch, 2): [1 - p, p]
-        positive = graph.node("Greater", [p, graph.scalar("half", 0.5)], "positive")
+        positive = graph.node("Greater", [z, zero], "positive")  # z > 0, not p > 0.5: p rounds to 0.5 near z = 0
         index = graph.node("Cast", [positive], "positive_index", to=int64)
         index = graph.node("Squeeze", [index, graph.constant("axis1", host.asarray([1]))], "class_index")
     classes = graph.constant("classes", spec.classes)
@@ -282,6 +284,23 @@ def _head(graph: _Graph, spec: Head, z: str) -> list[Any]:
         helper.make_tensor_value_info(LABEL, label_type, ["batch"], "predicted class"),
         helper.make_tensor_value_info(PROBABILITIES, elem, ["batch", n_classes], "class probabilities"),
     ]
+
+
+def _sigmoid(graph: _Graph, z: str, output: str) -> str:
+    """gpubp's sigmoid: ``where(z >= 0, 1 / (1 + e), e / (1 + e))`` with ``e = exp(-|z|)``.
+
+    Not the Sigmoid op: onnxruntime's is accurate only in absolute terms (sigmoid(-20)
+    comes out 0 in float32, sigmoid(-30) 1e-3 off in float64), and a probability of
+    1e-12 must be 1e-12 to the dtype's relative precision. Exp is accurate to an ulp.
+    """
+    minus_abs = graph.node("Neg", [graph.node("Abs", [z], f"{output}.abs")], f"{output}.minus_abs")
+    e = graph.node("Exp", [minus_abs], f"{output}.e")  # in (0, 1]
+    one = graph.scalar(f"{output}.one", 1.0)
+    denominator = graph.node("Add", [one, e], f"{output}.denominator")
+    upper = graph.node("Div", [one, denominator], f"{output}.upper")  # z >= 0: 1 / (1 + e)
+    lower = graph.node("Div", [e, denominator], f"{output}.lower")  # z < 0: e / (1 + e)
+    nonnegative = graph.node("GreaterOrEqual", [z, graph.scalar(f"{output}.zero", 0.0)], f"{output}.nonnegative")
+    return graph.node("Where", [nonnegative, upper, lower], output)
 
 
 def _metadata(spec: Head, n_features: int, standardised: bool, dtype: str) -> dict[str, str]:

@@ -10,8 +10,11 @@ beside its network.
 Heads (what ``predict`` / ``predict_proba`` give, scikit-learn's conventions):
 
     softmax    C >= 2 logits: probabilities = softmax (n, C); label = classes[argmax(logits)]
-    logistic   1 logit: probabilities = [1 - p, p] (n, 2), p = sigmoid; label = classes[p > 0.5]
-               k >= 2 logits (multilabel): probabilities = sigmoid (n, k); label = (p > 0.5) as int64 (n, k)
+    logistic   1 logit z: probabilities = [1 - p, p] (n, 2), p = sigmoid(z); label = classes[z > 0]
+               k >= 2 logits (multilabel): probabilities = sigmoid (n, k); label = (z > 0) as int64 (n, k)
+
+The labels follow the logits' signs, as ``predict`` does: ``p > 0.5`` would differ
+where a tiny positive logit rounds p to exactly 0.5.
     identity   value = output: (n,) for one output, else (n, t)
     exp        value = exp(output) (Poisson regression), shaped as for identity
 """

@@ -159,7 +159,7 @@ def _head_lines(spec: Any) -> list[str]:
         value = "output" if spec.name == "identity" else "torch.exp(output)"
         return lines + [f"    value = {value}" + ("[:, 0]" if spec.n_outputs == 1 else "")]
     if spec.multilabel:
-        return lines + ["    probabilities = torch.sigmoid(output)", "    label = (probabilities > 0.5).long()"]
+        return lines + ["    probabilities = torch.sigmoid(output)", "    label = (output > 0).long()"]
     lines.insert(0, f"classes = {spec.classes.tolist()!r}")
     if spec.name == "softmax":
         return lines + [
@@ -169,7 +169,7 @@ def _head_lines(spec: Any) -> list[str]:
     return lines + [
         "    p = torch.sigmoid(output)  # (batch, 1)",
         "    probabilities = torch.cat([1 - p, p], dim=1)",
-        "    label = [classes[i] for i in (p[:, 0] > 0.5).long().tolist()]",
+        "    label = [classes[i] for i in (output[:, 0] > 0).long().tolist()]",
     ]
 
 
