@@ -1,8 +1,8 @@
 """Networks, heads and the reference predictions the export tests compare against.
 
 The reference is gpubp's own pipeline, written out here in NumPy: standardise
-on the host in float64, cast to the model's dtype, gpubp's forward pass, then
-the head in the model's dtype (gpubp's sigmoid; softmax by hand).
+in the model's dtype (as the estimators do), gpubp's forward pass, then the head
+in the model's dtype (gpubp's sigmoid; softmax by hand; labels from the logits' signs).
 """
 
 from __future__ import annotations
@@ -83,16 +83,19 @@ def features(n: int, n_features: int = 5, *, seed: int = 1, standardised: bool =
     return X, (mean if standardised else None), (scale if standardised else None)
 
 
-def gpubp_outputs(net: Sequential, X: Any, mean: Any, scale: Any, dtype: str) -> Any:
-    """The network's raw outputs as gpubp computes them: host float64 standardisation, then forward."""
-    Z = X if mean is None else (X - mean) / scale
+def gpubp_outputs(net: Sequential, X: Any, mean: Any, scale: Any, dtype: str, in_float64: bool = False) -> Any:
+    """The network's raw outputs as gpubp computes them: standardisation in ``dtype`` (or float64), then forward."""
+    wide = "float64" if in_float64 else dtype
+    Z = X if mean is None else (X.astype(wide) - mean.astype(wide)) / scale.astype(wide)
     backend = backend_of(net.parameters()[0].data)
     return to_host(net.forward(backend.asarray(Z, dtype=backend.dtype(dtype))))
 
 
-def gpubp_predict(net: Sequential, X: Any, case: HeadCase, mean: Any, scale: Any, dtype: str) -> dict[str, Any]:
+def gpubp_predict(
+    net: Sequential, X: Any, case: HeadCase, mean: Any, scale: Any, dtype: str, in_float64: bool = False
+) -> dict[str, Any]:
     """What predict / predict_proba give, keyed by the ONNX output names."""
-    z = gpubp_outputs(net, X, mean, scale, dtype)  # (n, k), dtype
+    z = gpubp_outputs(net, X, mean, scale, dtype, in_float64)  # (n, k), dtype
     if case.head in ("identity", "exp"):
         value = z if case.head == "identity" else np.exp(z)
         return {"value": value[:, 0] if case.n_outputs == 1 else value}

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from gpubp import MLPClassifier
+from gpubp import MLPClassifier, MLPRegressor
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'gpubp[onnx]')")
 from onnx.reference import ReferenceEvaluator  # noqa: E402
@@ -122,3 +122,20 @@ def test_a_saturated_probability_is_relatively_accurate(tmp_path, runtime, n_out
     est.to_onnx(tmp_path / "m.onnx")
     got = _run(tmp_path / "m.onnx", runtime, X)["probabilities"][:, -1]
     np.testing.assert_allclose(got, p, rtol=RTOL[dtype], atol=0)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_float32_model_standardises_as_the_estimator_does(tmp_path, runtime):
+    rng = np.random.default_rng(1)
+    X = rng.normal(0.3, 2.7, size=(2000, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    est = MLPRegressor(hidden_layer_sizes=(6,), activation="identity", solver="lbfgs", max_iter=30, random_state=0,
+                       dtype="float32", standardize=True)  # fmt: skip
+    _fit(est, X, y)
+    X32 = X.astype("float32")
+    est.to_onnx(tmp_path / "m.onnx")
+    got = _run(tmp_path / "m.onnx", runtime, X32)["value"]
+    if runtime == "reference":  # NumPy's own matmul on the same standardised inputs: the same bits
+        np.testing.assert_array_equal(got, est.predict(X32))
+    else:
+        np.testing.assert_allclose(got, est.predict(X32), rtol=RTOL["float32"], atol=1e-6)

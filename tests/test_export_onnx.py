@@ -146,9 +146,15 @@ def test_float32_standardisation_choices(runtime: str, in_float64: bool) -> None
     assert {n for n, t in types.items() if t == double} == ({"mean", "scale"} if in_float64 else set())
     assert (any(n.op_type == "Cast" for n in model.graph.node)) is in_float64
     got = run(model, runtime, X.astype(np.float32))
-    expected = gpubp_predict(net, X, case, mean, scale, "float32")
+    expected = gpubp_predict(net, X, case, mean, scale, "float32", in_float64)
     assert_same_labels(got["label"], expected["label"])
     assert_close(got["probabilities"], expected["probabilities"], "float32")
+
+
+def test_float32_standardisation_is_in_float32_by_default() -> None:
+    model = onnx_model(network("relu", 3), head="softmax", mean=np.ones(5), scale=np.full(5, 3.0))
+    assert not any(n.op_type == "Cast" for n in model.graph.node)
+    assert {t.data_type for t in model.graph.initializer if t.name in ("mean", "scale")} == {onnx.TensorProto.FLOAT}
 
 
 # -- the file: names, shapes, checks ---------------------------------------------

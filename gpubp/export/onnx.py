@@ -12,13 +12,13 @@ comes out of it:
             value          (batch,) or (batch, t)  regressors: the model's dtype
 
 ``batch`` is a dynamic dimension. Inside, in order: ``(X - mean) / scale`` when
-standardised (Sub, Div), one ``Gemm`` per Linear (``X W + b`` with gpubp's
-``W`` of shape (in, out), so no transpose), the activations, then the head
-(Softmax + ArgMax + Gather; gpubp's own sigmoid, built from Exp, with labels
-from the logits' signs, as ``predict`` decides them; Exp). A float32 model
-standardises in float64 (Cast, Sub, Div, Cast back), as gpubp does on the
-host, then computes in float32; ``standardise_in_float64=False`` keeps every
-tensor float32 for runtimes without float64.
+standardised (Sub, Div, in the model's dtype, as the estimators do), one
+``Gemm`` per Linear (``X W + b`` with gpubp's ``W`` of shape (in, out), so no
+transpose), the activations, then the head (Softmax + ArgMax + Gather; gpubp's
+own sigmoid, built from Exp; labels from the logits' signs, as ``predict``
+decides them; Exp). ``standardise_in_float64=True`` makes a float32 model
+standardise in float64 instead (Cast, Sub, Div, Cast back), for a network whose
+inputs were standardised that way.
 Training state (optimizer moments, history, data split) is not exported.
 """
 
@@ -62,7 +62,7 @@ def to_onnx(
     scale: Any = None,
     dtype: str | None = None,
     opset: int = DEFAULT_OPSET,
-    standardise_in_float64: bool = True,
+    standardise_in_float64: bool = False,
 ) -> None:
     """Write ``net`` with its standardisation and head as a checked ONNX file, atomically.
 
@@ -110,7 +110,7 @@ def onnx_model(
     scale: Any = None,
     dtype: str | None = None,
     opset: int = DEFAULT_OPSET,
-    standardise_in_float64: bool = True,
+    standardise_in_float64: bool = False,
 ) -> onnx.ModelProto:
     """Build and check the ONNX model of ``net`` with its standardisation and head.
 
@@ -130,12 +130,13 @@ def onnx_model(
     opset : int
         ONNX opset, from 13 to the newest the installed ``onnx`` knows.
     standardise_in_float64 : bool
-        In a float32 model, compute ``(X - mean) / scale`` in float64 and
-        round once to float32, as gpubp does on the host: the network then
-        sees the very values gpubp's does when ``X`` holds the same numbers. False keeps
-        every tensor float32, for runtimes without float64 (TensorRT, WebGPU),
-        at the price of float32 rounding in the standardisation (relative
-        errors about ``1e-7 * |mean| / scale`` in the network's input).
+        False (default): standardise in the model's dtype, as gpubp's
+        estimators do (on their device, in float32 for a float32 model), so
+        the graph sees the very inputs ``predict`` does. True: in a float32
+        model, compute ``(X - mean) / scale`` in float64 and round once to
+        float32 -- for a network whose inputs were standardised that way;
+        it then differs from an estimator's ``predict`` by an ulp of the
+        standardised inputs.
         No effect on float64 models or without standardisation.
 
     Returns
