@@ -174,6 +174,7 @@ TOOL_FLAGS: dict[str, dict[str, str]] = {
     "bench": {"backends": "--backends", "repeats": "--repeats", "warmup": "--warmup", "loss": "--loss",
               "dtype": "--dtype", "peak_n": "--peak-size"},
     "parity": {"backends": "--backends", "steps": "--steps", "dtype": "--dtype"},
+    "export": {"opset": "--opset"},
 }  # fmt: skip
 
 
