@@ -151,6 +151,15 @@ def test_float32_standardisation_choices(runtime: str, in_float64: bool) -> None
     assert_close(got["probabilities"], expected["probabilities"], "float32")
 
 
+@pytest.mark.parametrize("case", HEAD_CASES, ids=lambda c: c.id)
+def test_every_initializer_is_used(case: HeadCase) -> None:
+    """onnxruntime warns of (and drops) an initializer no node reads."""
+    mean, scale = np.zeros(5), np.ones(5)
+    model = onnx_model(network("relu", case.n_outputs), head=case.head, classes=case.classes, mean=mean, scale=scale)
+    read = {name for node in model.graph.node for name in node.input}
+    assert {t.name for t in model.graph.initializer} <= read
+
+
 def test_float32_standardisation_is_in_float32_by_default() -> None:
     model = onnx_model(network("relu", 3), head="softmax", mean=np.ones(5), scale=np.full(5, 3.0))
     assert not any(n.op_type == "Cast" for n in model.graph.node)

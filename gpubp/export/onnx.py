@@ -260,9 +260,9 @@ def _head(graph: _Graph, spec: Head, z: str) -> list[Any]:
             graph.node("Identity", [y], VALUE)
         shape = ["batch"] if k == 1 else ["batch", k]
         return [helper.make_tensor_value_info(VALUE, elem, shape, "predictions")]
-    zero = graph.scalar("zero", 0.0)
     if spec.multilabel:
         _sigmoid(graph, z, PROBABILITIES)
+        zero = graph.scalar("zero", 0.0)
         positive = graph.node("Greater", [z, zero], "positive")  # the logit's sign, as predict decides
         graph.node("Cast", [positive], LABEL, to=int64)
         label_info = helper.make_tensor_value_info(LABEL, int64, ["batch", k], "0/1 label indicators")
@@ -274,6 +274,7 @@ def _head(graph: _Graph, spec: Head, z: str) -> list[Any]:
         p = _sigmoid(graph, z, "p")  # (batch, 1)
         q = graph.node("Sub", [graph.scalar("one", 1.0), p], "q")
         graph.node("Concat", [q, p], PROBABILITIES, axis=1)  # (batch, 2): [1 - p, p]
+        zero = graph.scalar("zero", 0.0)
         positive = graph.node("Greater", [z, zero], "positive")  # z > 0, not p > 0.5: p rounds to 0.5 near z = 0
         index = graph.node("Cast", [positive], "positive_index", to=int64)
         index = graph.node("Squeeze", [index, graph.constant("axis1", host.asarray([1]))], "class_index")
