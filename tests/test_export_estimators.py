@@ -118,6 +118,8 @@ def test_gpubp_export_command(tmp_path, capsys):
         (["--format", "onnx", "--out", "no/such/folder/m.onnx"], "cannot write ONNX file no/such/folder/m.onnx"),
         (["--format", "torch", "--out", "m.pt", "--opset", "17"], "--opset: only for --format onnx"),
         (["--format", "onnx", "--out", "m.onnx", "--opset", "12"], "--opset 12: must be an integer from 13 to"),
+        (["--format", "onnx", "--out", ""], "cannot write ONNX file: the path is empty (give a file name"),
+        (["--format", "torch", "--out", ""], "cannot write PyTorch file: the path is empty (give a file name"),
     ],
 )
 def test_export_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, args, message):

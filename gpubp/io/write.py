@@ -68,6 +68,8 @@ def write_atomic(
         previously at ``path`` is then untouched and no temporary file is left.
     """
     path = os.fspath(path)
+    if not path:
+        raise GpubpError(f"cannot write {what}: the path is empty (give a file name, e.g. {example})")
     if os.path.isdir(path):
         raise GpubpError(f"cannot write {what} {path}: it is a folder (give a file name, e.g. {example})")
     if os.path.exists(path) and not os.path.isfile(path):  # the rename would replace a device or a pipe
