@@ -7,6 +7,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,10 @@ def test_from_torch_names_the_layer_it_cannot_take() -> None:
         (torch.nn.Linear(3, 4), "expected a torch.nn.Sequential, got Linear"),
         (torch.nn.Sequential(), "the nn.Sequential is empty"),
     ]
+    with warnings.catch_warnings():  # torch: "Initializing zero-element tensors is a no-op"
+        warnings.simplefilter("ignore", UserWarning)
+        empty = torch.nn.Linear(4, 0)
+    cases.append((torch.nn.Sequential(torch.nn.Linear(3, 4), empty), "layer 1: Linear: out_features must be"))
 
     class Mine(torch.nn.ReLU):
         pass

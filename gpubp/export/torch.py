@@ -304,7 +304,10 @@ def from_torch(module: Any, /, *, backend: Backend | str | None = None, dtype: s
         if kind is torch.nn.Linear:
             if width is not None and child.in_features != width:
                 raise GpubpError(f"{where}: Linear takes {child.in_features} inputs, the Linear before gives {width}")
-            layers.append(Linear(child.in_features, child.out_features, rng=0, backend=backend, dtype=dtype))
+            try:
+                layers.append(Linear(child.in_features, child.out_features, rng=0, backend=backend, dtype=dtype))
+            except GpubpError as e:  # e.g. a width of 0
+                raise GpubpError(f"{where}: {e}") from None
             W = _host_copy(child.weight, torch, dtype, where).T  # (in, out)
             no_bias = child.bias is None
             b = host.zeros(child.out_features, dtype=dtype) if no_bias else _host_copy(child.bias, torch, dtype, where)
