@@ -63,6 +63,10 @@ def new_run(args: argparse.Namespace, say: Say, group: MPIGroup | None = None) -
     validate(params)  # a bad value is refused before any data is read
     for s in COMMAND_SETTINGS:
         check_command(s.name, command[s.name])
+    if group is not None and params["solver"] == "lbfgs":  # in the flag's words, before any data is read
+        raise ParameterError(
+            "optimizer", "lbfgs is not data parallel yet; use adam, sgd, momentum or nesterov", command["optimizer"]
+        )
     seed = params["random_state"]
     read = load_dataset if group is None else shards.open_dataset  # data parallel: each process reads its rows
     ds = read(command["data"], target=command["target"], seed=seed)
