@@ -212,7 +212,8 @@ def _launched() -> bool:
     """Whether an MPI launcher started this process among several (its environment says so; no MPI import)."""
     from ..distributed import launcher_size
 
-    return (launcher_size() or 1) > 1 and os.environ.get("GPUBP_MPI", "").strip().lower() not in ("0", "no", "off", "false")
+    refused = os.environ.get("GPUBP_MPI", "").strip().lower() in ("0", "no", "off", "false")
+    return (launcher_size() or 1) > 1 and not refused
 
 
 def _say(line: str) -> None:
