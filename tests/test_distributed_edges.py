@@ -206,11 +206,24 @@ if rank is not None and rank == os.environ.get("GPUBP_TEST_TERM_AT_START"):
 """
 
 
+#: One rank never finishes reading its data.
+HANG_IN_READ = r"""
+if rank is not None and rank == os.environ.get("GPUBP_TEST_HANG_READ"):
+    import time
+    import gpubp.distributed.shards as shards
+    real_open = shards.open_dataset
+    def open_dataset(*args, **kwargs):
+        time.sleep(600)
+        return real_open(*args, **kwargs)
+    shards.open_dataset = open_dataset
+"""
+
+
 @pytest.fixture
 def hooks(tmp_path):
     folder = tmp_path / "hooks"
     folder.mkdir()
-    (folder / "sitecustomize.py").write_text(HOOKS + TERM_AT_START)
+    (folder / "sitecustomize.py").write_text(HOOKS + TERM_AT_START + HANG_IN_READ)
     return folder
 
 
@@ -241,3 +254,14 @@ def test_sigterm_to_a_process_other_than_rank_0_is_named_as_sigterm(tmp_path, ho
     assert proc.returncode == 143, err
     assert err.count("\n") == 1 and err.startswith("gpubp: interrupted by SIGTERM in epoch ")  # before: "interrupted"
     assert "resume with: mpiexec -n 2 gpubp train --resume run" in err
+
+
+@needs_mpi
+@pytest.mark.slow  # reason: waits out the watchdog
+def test_a_process_hung_while_reading_its_data_is_caught_by_the_watchdog(tmp_path, hooks):
+    env = env_with(hooks, GPUBP_TEST_HANG_READ="1", GPUBP_MPI_TIMEOUT="3")
+    proc, seconds = _gpubp(2, ["train", "--data", "xor", "--out", "run", "--quiet"], tmp_path, env, 60)
+    assert proc.returncode == 124, proc.stderr  # before: rank 0 waited in the agreement on the data for ever
+    assert proc.stderr.count("gpubp: error:") == 1
+    assert "gpubp: error: process 0 of 2 waited more than 3 s for the others" in proc.stderr
+    assert not (tmp_path / "run").exists() and seconds < 60
