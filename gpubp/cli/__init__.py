@@ -14,6 +14,7 @@ error (one line, and ``--debug`` shows the traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -208,6 +209,14 @@ def _from_environment(typed: str | None, value: Any) -> bool:
     return value is None or str(value).strip().lower() == env.lower()
 
 
+def _launched() -> bool:
+    """Whether an MPI launcher started this process among several (its environment says so; no MPI import)."""
+    from ..distributed import launcher_size
+
+    refused = os.environ.get("GPUBP_MPI", "").strip().lower() in ("0", "no", "off", "false")
+    return (launcher_size() or 1) > 1 and not refused
+
+
 def _say(line: str) -> None:
     """A line on stderr; a stderr that cannot be written leaves nothing to tell."""
     if sys.stderr is None:  # started with stderr closed (2>&-): print would fall back to stdout
@@ -232,7 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args([*argv, "train"])
     try:
-        with Stop():  # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint first)
+        # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint first). Under an MPI
+        # launcher a signal to one process before the processes have met is deferred: a process leaving alone
+        # then would leave the others waiting for it (in MPI_Init, or the first collective) for ever.
+        with Stop() as stop, stop.deferred() if args.command == "train" and _launched() else contextlib.nullcontext():
             return _runner(args.command)(args)
     except GpubpError as exc:  # bad input (2) or divergence (3): one line
         _say(f"gpubp: error: {render(exc, argv, TOOL_FLAGS.get(args.command))}")

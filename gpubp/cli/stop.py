@@ -71,6 +71,9 @@ class Stop:
             if signal.getsignal(signum) is signal.SIG_IGN:
                 continue  # nohup, or a background job: the user asked for this one to be ignored
             self._previous[signum] = signal.signal(signum, self._handle)
+            outer = getattr(self._previous[signum], "__self__", None)
+            if isinstance(outer, Stop) and outer.signum is not None and self.signum is None:
+                self.signum = outer.signum  # a signal the enclosing handler deferred: still to be acted on
         return self
 
     def __exit__(self, *exc: Any) -> None:

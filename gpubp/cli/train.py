@@ -63,6 +63,10 @@ def new_run(args: argparse.Namespace, say: Say, group: MPIGroup | None = None) -
     validate(params)  # a bad value is refused before any data is read
     for s in COMMAND_SETTINGS:
         check_command(s.name, command[s.name])
+    if group is not None and params["solver"] == "lbfgs":  # in the flag's words, before any data is read
+        raise ParameterError(
+            "optimizer", "lbfgs is not data parallel yet; use adam, sgd, momentum or nesterov", command["optimizer"]
+        )
     seed = params["random_state"]
     read = load_dataset if group is None else shards.open_dataset  # data parallel: each process reads its rows
     ds = read(command["data"], target=command["target"], seed=seed)
@@ -195,9 +199,18 @@ def _ended(group: MPIGroup, exc: BaseException) -> int:
 
 
 def _agree_on_stop(group: MPIGroup | None, stop: Stop) -> None:
-    """A stop signal that came on any process stops every one here (one process: a signal that came)."""
-    if stop.is_set() if group is None else group.any(stop.is_set()):
-        raise distributed.mark_agreed(stop.interrupted())
+    """A stop signal that came on any process stops every one here (one process: a signal that came).
+
+    Every process raises the same signal's :class:`Interrupted` (the first process's that had one), so rank 0
+    names the signal that came and every process exits with its code, whichever process it came to.
+    """
+    if group is None:
+        if stop.is_set():
+            raise distributed.mark_agreed(stop.interrupted())
+        return
+    came = group.gather([stop.signum or 0])[:, 0]  # (size,) 0 where none came
+    if came.any():
+        raise distributed.mark_agreed(Interrupted(int(came[came > 0][0])))
 
 
 def _train(args: argparse.Namespace, say: Say, stop: Stop, run: dict[str, Any], group: MPIGroup | None) -> int:

@@ -13,9 +13,10 @@ waiting forever. Three mechanisms keep every failure a failure of all:
   :func:`is_agreed` tells the two apart.
 
 The :class:`Watchdog` (``GPUBP_MPI_TIMEOUT`` seconds, default 300; 0 turns it
-off) guards the training loop's collectives: a process that waits longer for
-the others -- one was killed under a launcher that does not end the rest, or
-hangs -- says so and aborts them all (exit 124). ``mpiexec`` (Hydra, Open MPI)
+off) guards every collective of the group, from the agreement on the data read
+to the last evaluation: a process that waits longer for the others -- one was
+killed under a launcher that does not end the rest, or hangs, in training or
+while reading its data -- says so and aborts them all (exit 124). ``mpiexec`` (Hydra, Open MPI)
 and ``srun --kill-on-bad-exit=1`` end the others at once when one dies.
 """
 
@@ -85,7 +86,8 @@ def agreed(group: MPIGroup | None) -> Iterator[None]:
         yield
     except Exception as exc:
         error = exc
-    said = group.comm.allgather(None if error is None else _describe(error))
+    with group.watchdog.watching():  # a process that never ends its part (a hung read) ends every process
+        said = group.comm.allgather(None if error is None else _describe(error))
     failed = [(rank, what) for rank, what in enumerate(said) if what is not None]
     if not failed:
         return

@@ -279,29 +279,35 @@ class MPIGroup:
     def concat(self, values: Any) -> Any:
         """Every process's 1-D host array, concatenated in rank order, on every process."""
         values = host.ascontiguousarray(values).reshape(-1)
-        if values.dtype.kind not in "biuf":
-            return host.concatenate(self.comm.allgather(values))
-        counts = [int(c) for c in self.comm.allgather(values.shape[0])]
-        out = host.empty(sum(counts), dtype=values.dtype)
-        self.comm.Allgatherv(values, [out, counts])
+        with self.watchdog.watching():
+            if values.dtype.kind not in "biuf":
+                return host.concatenate(self.comm.allgather(values))
+            counts = [int(c) for c in self.comm.allgather(values.shape[0])]
+            out = host.empty(sum(counts), dtype=values.dtype)
+            self.comm.Allgatherv(values, [out, counts])
         return out
 
     def any(self, flag: bool) -> bool:
         """Whether ``flag`` is true on any process (the same answer on all)."""
-        return bool(self.comm.allreduce(1 if flag else 0, op=self._MPI.MAX))
+        with self.watchdog.watching():
+            return bool(self.comm.allreduce(1 if flag else 0, op=self._MPI.MAX))
 
     def union(self, labels: Any) -> Any:
         """The sorted distinct values found on any process (the classes of a data set spread over them)."""
-        return host.unique(host.concatenate(self.comm.allgather(host.unique(host.asarray(labels)))))
+        with self.watchdog.watching():
+            parts = self.comm.allgather(host.unique(host.asarray(labels)))
+        return host.unique(host.concatenate(parts))
 
     def rows(self, held: int) -> tuple[int, int]:
         """(offset, total): the data set is every process's rows in rank order; this one holds ``held``."""
-        counts = [int(c) for c in self.comm.allgather(int(held))]
+        with self.watchdog.watching():
+            counts = [int(c) for c in self.comm.allgather(int(held))]
         return sum(counts[: self.rank]), sum(counts)
 
     def broadcast(self, value: Any) -> Any:
         """Rank 0's ``value`` (any picklable object), on every process."""
-        return self.comm.bcast(value if self.rank == 0 else None, root=0)
+        with self.watchdog.watching():
+            return self.comm.bcast(value if self.rank == 0 else None, root=0)
 
     def same_rng(self, rng: Any) -> Any:
         """``rng`` (a NumPy Generator) set to rank 0's state, so every process draws the same numbers."""
@@ -313,7 +319,8 @@ class MPIGroup:
         backend = backend_of(params[0].data)
         xp = backend.xp
         flat = to_host(xp.concat([xp.reshape(p.data, (-1,)) for p in params]), copy=True)
-        self.comm.Bcast(flat, root=0)
+        with self.watchdog.watching():
+            self.comm.Bcast(flat, root=0)
         if self.rank == 0:
             return
         start = 0

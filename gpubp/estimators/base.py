@@ -36,6 +36,7 @@ from ..network import Sequential
 from ..step import EVAL_CHUNK, Validation, evaluate_sums
 from ..train import Trainer
 from . import inputs
+from .parts import check_parts
 from .preparation import Preparation
 from .serving import Serving
 from .state import check_resumable
@@ -155,9 +156,12 @@ class BaseMLP(Preparation, Training, Serving, BaseEstimator):
                 raise GpubpError("nothing to resume: this estimator holds no training state (load a checkpoint first)")
             fresh = not (hooks.resume or ((p["warm_start"] or incremental) and "_net" in self.__dict__))
             backend = self._place(X, p, group) if fresh else self._backend
-            X, y = inputs.check_fit_data(self, X, y, reset=fresh, numeric=self._numeric_targets())
-            weight = inputs.check_sample_weight(sample_weight, X)
+            part = group is not None  # data parallel: a part may hold no row, or only rows of weight 0
+            X, y = inputs.check_fit_data(self, X, y, reset=fresh, numeric=self._numeric_targets(), part=part)
+            weight = inputs.check_sample_weight(sample_weight, X, part=part)
             dtype = backend.dtype(p["dtype"])
+        if group is not None:
+            check_parts(group, p, X, y, weight)
         if hooks.resume:  # the checkpoint's split and part-done epoch fit these rows (data parallel: all of them)
             with distributed.alike(group):
                 check_resumable(self, int(X.shape[0]) if group is None else group.rows(X.shape[0])[1])

@@ -49,24 +49,27 @@ def is_device_array(x: Any) -> bool:
     return array_api_compat.is_array_api_obj(x) and not isinstance(x, (host.ndarray, host.generic))
 
 
-def check_X(estimator: Any, X: Any, *, reset: bool) -> Any:
+def check_X(estimator: Any, X: Any, *, reset: bool, part: bool = False) -> Any:
     """Validate ``X`` (and record or check ``n_features_in_`` / ``feature_names_in_``).
 
-    Returns a host float array, or the device array itself (checked in place).
+    Returns a host float array, or the device array itself (checked in place). ``part``: one process's
+    part of a data set spread over processes, which may hold no row.
     """
     with gpubp_errors():
         if not is_device_array(X):
-            return validate_data(estimator, X, reset=reset, dtype=(host.float64, host.float32))
+            return validate_data(
+                estimator, X, reset=reset, dtype=(host.float64, host.float32), ensure_min_samples=0 if part else 1
+            )
         validate_data(estimator, X, reset=reset, skip_check_array=True)
-    return check_device_matrix(X, "X")
+    return check_device_matrix(X, "X", part=part)
 
 
-def check_device_matrix(X: Any, name: str) -> Any:
-    """A device array as features: 2-D, at least one row, real numbers, all finite (one bool read)."""
+def check_device_matrix(X: Any, name: str, *, part: bool = False) -> Any:
+    """A device array as features: 2-D, at least one row (unless ``part``), real numbers, all finite."""
     xp = namespace(X)
     if X.ndim != 2:
         raise GpubpError(f"{name} must be 2-D (samples, features), got shape {tuple(X.shape)}")
-    if X.shape[0] == 0:
+    if X.shape[0] == 0 and not part:
         raise GpubpError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required.")
     if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral") or X.dtype == xp.bool):
         raise GpubpError(f"{name} must hold real numbers, got dtype {X.dtype}")
@@ -75,11 +78,15 @@ def check_device_matrix(X: Any, name: str) -> Any:
     return X
 
 
-def check_fit_data(estimator: Any, X: Any, y: Any, *, reset: bool, numeric: bool) -> tuple[Any, Any]:
+def check_fit_data(
+    estimator: Any, X: Any, y: Any, *, reset: bool, numeric: bool, part: bool = False
+) -> tuple[Any, Any]:
     """Validate ``X`` and ``y`` together for ``fit``; ``y`` comes back 1-D where it has one column.
 
     Host ``X``: scikit-learn's ``validate_data`` on both. A device ``X``: its
-    own checks, and ``y`` (host or device) checked to match.
+    own checks, and ``y`` (host or device) checked to match. ``part``: one
+    process's part of a data set spread over processes, which may hold no row
+    (the caller checks that the parts together hold some).
     """
     if y is None:
         raise GpubpError(f"{type(estimator).__name__} requires y to be passed, but the target y is None.")
@@ -87,18 +94,27 @@ def check_fit_data(estimator: Any, X: Any, y: Any, *, reset: bool, numeric: bool
         if is_device_array(y):
             y = to_host(y)
         with gpubp_errors():
-            X, y = validate_data(
-                estimator, X, y, reset=reset, multi_output=True, y_numeric=numeric, dtype=(host.float64, host.float32)
-            )
+            if part and _rows(X) == 0:  # scikit-learn checks y's rows too, with no way to allow none
+                X = validate_data(estimator, X, reset=reset, dtype=(host.float64, host.float32), ensure_min_samples=0)
+                y = check_array(y, ensure_2d=False, dtype="numeric" if numeric else None, ensure_min_samples=0,
+                                input_name="y")  # fmt: skip
+            else:
+                X, y = validate_data(
+                    estimator, X, y, reset=reset, multi_output=True, y_numeric=numeric,
+                    dtype=(host.float64, host.float32),
+                )  # fmt: skip
     else:
-        X = check_X(estimator, X, reset=reset)
+        X = check_X(estimator, X, reset=reset, part=part)
         if not is_device_array(y):
             with gpubp_errors():
-                y = check_array(y, ensure_2d=False, dtype="numeric" if numeric else None, input_name="y")
+                y = check_array(
+                    y, ensure_2d=False, dtype="numeric" if numeric else None, input_name="y",
+                    ensure_min_samples=0 if part else 1,
+                )  # fmt: skip
         elif y.ndim not in (1, 2):
             raise GpubpError(f"y must be 1-D or 2-D, got shape {tuple(y.shape)}")
         elif numeric:
-            check_device_matrix(namespace(y).reshape(y, (y.shape[0], -1)), "y")
+            check_device_matrix(y if y.ndim == 2 else namespace(y).reshape(y, (y.shape[0], 1)), "y", part=part)
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True) if not is_device_array(y) else namespace(y).reshape(y, (-1,))
     if y.shape[0] != _rows(X):
@@ -110,8 +126,12 @@ def _rows(X: Any) -> int:
     return int(X.shape[0])
 
 
-def check_sample_weight(sample_weight: Any, X: Any) -> Any:
-    """Per-sample weights: host float64 (n,) or the device array; finite, >= 0, not all zero."""
+def check_sample_weight(sample_weight: Any, X: Any, *, part: bool = False) -> Any:
+    """Per-sample weights: host float64 (n,) or the device array; finite, >= 0, not all zero.
+
+    ``part``: one process's part of a data set spread over processes, whose weights may all be zero (the
+    caller checks that the parts together weigh something).
+    """
     if sample_weight is None:
         return None
     n = _rows(X)
@@ -120,9 +140,17 @@ def check_sample_weight(sample_weight: Any, X: Any) -> Any:
         if sample_weight.ndim != 1 or sample_weight.shape[0] != n:
             raise GpubpError(f"sample_weight.shape == {tuple(sample_weight.shape)}, expected ({n},)!")
         w = sample_weight
-        ok = xp.all(xp.isfinite(w)) & xp.all(w >= 0) & xp.any(w > 0)
+        ok = xp.all(xp.isfinite(w)) & xp.all(w >= 0) & (xp.any(w > 0) | part)
         if not holds(ok):
             raise GpubpError("Sample weights must be finite, non-negative and contain at least one non-zero number.")
+        return w
+    if part and sample_weight is not None and not host.isscalar(sample_weight):
+        with gpubp_errors():  # scikit-learn refuses weights that are all zero: a part's may be
+            w = check_array(sample_weight, ensure_2d=False, dtype=host.float64, ensure_min_samples=0, input_name="")
+        if w.ndim != 1 or w.shape[0] != n:
+            raise GpubpError(f"sample_weight.shape == {w.shape}, expected ({n},)!")
+        if not host.all(w >= 0):
+            raise GpubpError("Negative values in data passed to sample_weight")
         return w
     with gpubp_errors():
         X_like = X if not is_device_array(X) else host.empty((n, 0))

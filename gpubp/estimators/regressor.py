@@ -27,7 +27,7 @@ class _R2(Validation):
         super().__init__(X, y, weight)
         self.exp_output = exp_output
         xp = namespace(y)
-        Y = xp.reshape(y, (y.shape[0], -1))  # (n, t)
+        Y = _columns(y)  # (n, t)
         w = None if weight is None else xp.reshape(weight, (-1, 1))
         if Y.shape[0] == 0:  # a process holding none of the set (data parallel): share() sets it
             self.total_sq = host.zeros(Y.shape[1])
@@ -39,7 +39,7 @@ class _R2(Validation):
     def share(self, total: Any) -> None:
         """The set is spread over processes: the total sum of squares around the whole set's mean."""
         xp = namespace(self.y)
-        Y = xp.reshape(xp.astype(self.y, self.X.dtype), (self.y.shape[0], -1))  # (n, t)
+        Y = _columns(xp.astype(self.y, self.X.dtype))  # (n, t)
         w = xp.ones((Y.shape[0], 1), dtype=Y.dtype, device=Y.device) if self.weight is None else self.weight
         w = xp.reshape(xp.astype(w, Y.dtype), (-1, 1))
         sums = total(to_host(xp.concat([xp.sum(w, axis=0), xp.sum(w * Y, axis=0)])))  # [weight, (t,) sums]
@@ -59,6 +59,12 @@ class _R2(Validation):
             scores.append(1.0 - sse / sst if sst > 0 else (1.0 if sse == 0 else 0.0))
         r2 = sum(scores) / len(scores)
         return {"val_mse": float(host.sum(sums)) / (total * len(scores)), "val_r2": r2, "val_score": r2}
+
+
+def _columns(y: Any) -> Any:
+    """Targets as (n, t): one column for 1-D targets. Not ``reshape(y, (n, -1))``: with no rows (a process
+    holding none of a set) -1 is ambiguous and NumPy refuses it."""
+    return y if y.ndim == 2 else namespace(y).reshape(y, (y.shape[0], 1))
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
