@@ -3,7 +3,7 @@
 polars reads every data row (features as Float64 with unreadable cells null,
 other columns as text). Quotes are off unless every quote in the file wraps a
 whole field (``"1.5"``, as ``pandas.to_csv`` or ``csv.QUOTE_ALL`` write them:
-:func:`quote_char` checks each one), where both parsers read the same cells.
+:func:`scan` checks each one), where both parsers read the same cells.
 Then every row it may have read
 differently from Python's csv module -- a null, a non-finite number, a quote,
 a NUL or a carriage return in a text cell, a target cell the exact reader
@@ -23,8 +23,12 @@ from ..backend import host
 from ..errors import GpubpError
 from .csv_text import BLOCK, BOM, blank, target_values
 
-#: Bytes checked at a time for quotes (:func:`quote_char`).
+#: Bytes read at a time by :func:`scan`.
 SCAN = 16 << 20
+
+#: polars' frame and the float64 array are both held when together (16 bytes a cell) they stay
+#: within this many times the file's size; beyond, the file is read in batches.
+SIDE_BY_SIDE = 1.5
 
 
 @dataclass
@@ -96,18 +100,14 @@ def _fast(
     extra: int,
 ) -> tuple[Any, Any] | Resume | None:
     """polars' reading, checked: see :func:`read_fast`."""
-    frame = _polars_frame(pl, path, len(header), features, quote_char(f, data_start))
-    n = frame.height - extra
-    if n < 1 or not _all_blank(pl, frame.slice(n), features):
+    read = _columns(pl, path, header, features, scan(f, data_start))
+    if read is None:
         return None
-    if extra:
-        frame = frame.head(n)
-    chosen = set(features)
-    text = {c: frame.drop_in_place(c) for c in [f"c{j}" for j in range(len(header)) if j not in chosen]}
-    if features != sorted(chosen):  # in place above: cheap however wide the frame; selecting is not
-        frame = frame.select([f"c{j}" for j in features])
-    X = frame.to_numpy(order="c")  # (n, len(features)); nulls are NaN
-    del frame
+    X, text = read
+    n = len(X) - extra
+    if n < 1 or not _all_blank(X[n:], [column.slice(n) for column in text.values()]):
+        return None
+    X, text = X[:n], {c: column.head(n) for c, column in text.items()}
     finite = host.isfinite(X).all(axis=1)
     stop = n if finite.all() else int(host.argmin(finite))
     for column in text.values():  # a quote, a NUL or a line break (in quotes): leave the row to the exact reader
@@ -123,36 +123,83 @@ def _fast(
     return Resume(header, features, target, _line_offset(f, data_start, stop), stop + 2, X[:stop], cells_t)
 
 
-def quote_char(f: BinaryIO, data_start: int) -> str | None:
-    """'"' when the data rows hold quotes and every one wraps a whole field; None otherwise.
+def _columns(pl: Any, path: str, header: list[str], features: list[int], seen: Scan) -> tuple[Any, dict] | None:
+    """Every row polars reads: the features as one float64 array (NaN where null), the other columns as text.
 
-    Wrapping means: an opening quote begins a field (at the start of a line or
-    after a comma), the next quote closes it and ends the field (a comma, a line
-    break or the end of the file follows). Python's csv module and polars then
-    split every row into the same cells; a doubled quote (``""`` inside quotes),
-    a space before a quote, or a quote inside a field is left to the exact
-    reader, as are rows with a line break inside quotes (found by the caller).
-    One pass over the file, a block at a time (a few per cent of polars' time).
+    polars' frame and the array are side by side only where both together
+    stay within :data:`SIDE_BY_SIDE` times the file's size (long cells, such as
+    full float64 reprs); a file of short cells (small integers, few decimals) is
+    read in batches into the array, so the peak is the array and one batch.
+    None if polars reads more rows than the file has lines.
     """
-    f.seek(data_start)
+    chosen = set(features)
+    others = [f"c{j}" for j in range(len(header)) if j not in chosen]
+
+    def split(frame: Any) -> tuple[Any, dict]:
+        text = {c: frame.drop_in_place(c) for c in others}
+        if features != sorted(chosen):  # in place above: cheap however wide the frame; selecting is not
+            frame = frame.select([f"c{j}" for j in features])
+        return frame, text
+
+    options = _options(pl, path, len(header), features, seen.quote)
+    if 16 * seen.lines * len(features) <= SIDE_BY_SIDE * seen.size:
+        frame, text = split(pl.read_csv(**options))
+        return frame.to_numpy(order="c"), text  # (rows, len(features)); nulls are NaN
+    X = host.empty((seen.lines + 1, len(features)), dtype=host.float64)  # pages are touched only as rows arrive
+    parts: dict[str, list[Any]] = {c: [] for c in others}
+    rows = 0
+    for batch in pl.scan_csv(**options).collect_batches():
+        frame, text = split(batch)
+        if rows + frame.height > len(X):
+            return None
+        X[rows : rows + frame.height] = frame.to_numpy(order="c")
+        rows += frame.height
+        for c in others:
+            parts[c].append(text[c])
+    if not rows:
+        return None
+    return X[:rows], {c: pl.concat(series) for c, series in parts.items()}
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over the data rows found: the quote character for polars, line breaks, the file's size."""
+
+    quote: str | None
+    lines: int
+    size: int
+
+
+def scan(f: BinaryIO, data_start: int) -> Scan:
+    """One pass over the data rows (from ``data_start``), a block at a time: count lines, judge quotes.
+
+    The quote is '"' when the data rows hold quotes and every one wraps a whole
+    field: an opening quote begins a field (at the start of a line or after a
+    comma), the next quote closes it and ends the field (a comma, a line break
+    or the end of the file follows). Python's csv module and polars then split
+    every row into the same cells. Otherwise None (polars reads quotes as text):
+    a doubled quote (``""`` inside quotes), a space before a quote, or a quote
+    inside a field is left to the exact reader, as are rows with a line break
+    inside quotes (found by the caller).
+    """
     buffer = bytearray(SCAN)
     view = memoryview(buffer)
-    offset, seen = data_start, False
+    offset, lines, quoted, wrapping, starts_line = data_start, 0, False, True, True
     while True:
         f.seek(offset)
         size = f.readinto(view)
         if not size:
-            return '"' if seen else None
-        if size == SCAN:  # not the end: cut after the last line break, so each block begins a line
-            size = buffer.rfind(b"\n", 0, size) + 1
-            if not size:
-                return None  # a line longer than a block: not a table of numbers
+            return Scan('"' if quoted and wrapping else None, lines, offset)
+        last = size < SCAN
+        if not last:  # cut after the last line break, so that the next block begins a line
+            size = buffer.rfind(b"\n", 0, size) + 1 or size
         offset += size
-        if buffer.find(b'"', 0, size) < 0:
-            continue
-        seen = True
-        if not _wrapping(host.frombuffer(buffer, dtype=host.uint8, count=size)):
-            return None
+        lines += buffer.count(b"\n", 0, size)
+        if wrapping and buffer.find(b'"', 0, size) >= 0:
+            quoted = True
+            whole_lines = starts_line and (last or buffer[size - 1] == ord("\n"))  # else a line of over SCAN bytes
+            wrapping = whole_lines and _wrapping(host.frombuffer(buffer, host.uint8, size))
+        starts_line = buffer[size - 1] == ord("\n")
 
 
 def _wrapping(b: Any) -> bool:
@@ -198,16 +245,15 @@ def _trailing_rows(f: BinaryIO, data_start: int) -> int | None:
     return rest.count(b"\n") + (1 if rest and not rest.endswith(b"\n") else 0)
 
 
-def _polars_frame(pl: Any, path: str, width: int, features: list[int], quote: str | None) -> Any:
-    """Every data row as polars reads it: features Float64 (null where unreadable), other columns text."""
+def _options(pl: Any, path: str, width: int, features: list[int], quote: str | None) -> dict[str, Any]:
+    """polars' CSV options: every data row, features Float64 (null where unreadable), other columns text."""
     chosen = set(features)
-    schema = {f"c{j}": pl.Float64 if j in chosen else pl.String for j in range(width)}
-    return pl.read_csv(
-        os.path.abspath(path),  # never a URL, nor a path from the home folder: this file
+    return dict(
+        source=os.path.abspath(path),  # never a URL, nor a path from the home folder: this file
         glob=False,  # a name with * or [ ] is a name, not a pattern
         has_header=False,
         skip_lines=1,
-        schema=schema,
+        schema={f"c{j}": pl.Float64 if j in chosen else pl.String for j in range(width)},
         quote_char=quote,
         ignore_errors=True,
         comment_prefix=None,
@@ -221,16 +267,11 @@ def _polars_frame(pl: Any, path: str, width: int, features: list[int], quote: st
     )
 
 
-def _all_blank(pl: Any, rows: Any, features: list[int]) -> bool:
-    """Whether each of these rows (read from blank lines) is null in every feature and blank in every other column."""
-    if rows.height == 0:
-        return True
-    chosen = set(features)
-    empty = [
-        pl.col(c).is_null() if j in chosen else pl.col(c).is_null() | (pl.col(c).str.strip_chars(" \t") == "")
-        for j, c in enumerate(rows.columns)
-    ]
-    return bool(rows.select(pl.all_horizontal(empty).all()).item())
+def _all_blank(X: Any, text: list[Any]) -> bool:
+    """Whether rows read from blank lines are NaN (null) in every feature and blank in every other column."""
+    return bool(host.isnan(X).all()) and all(
+        bool((column.is_null() | (column.str.strip_chars(" \t") == "")).all()) for column in text
+    )
 
 
 def _fast_target(pl: Any, s: Any) -> tuple[Any, int | None]:
