@@ -117,6 +117,12 @@ def test_quotes_split_across_scan_blocks(tmp_path, monkeypatch):
     with open(late, "rb") as f:
         assert csv_fast.scan(f, len('"a","b","label"\n')).quote is None
     both(late, monkeypatch)
+    first_block = "a,b,label\n" + "".join(f"{i},{i}.5,cat\n" for i in range(100))  # more than 1 KiB, no quote
+    once = write(tmp_path, "once.csv", first_block + quoted_rows(500))
+    with open(once, "rb") as f:
+        assert csv_fast.scan(f, len("a,b,label\n")).quote is None  # only the first block is read
+        assert csv_fast.scan(f, len("a,b,label\n"), whole=True).quote == '"'
+    both(once, monkeypatch)
     long_line = write(tmp_path, "long.csv", "a,label\n" + "1," + '"' + "x" * 2000 + '"\n')
     both(long_line, monkeypatch)
 

@@ -1,20 +1,21 @@
 """The fast CSV reader: polars' parser for well-formed numeric files, checked row by row against the exact one.
 
 polars reads every data row (features as Float64 with unreadable cells null,
-other columns as text). Quotes are off unless every quote in the file wraps a
-whole field (``"1.5"``, as ``pandas.to_csv`` or ``csv.QUOTE_ALL`` write them:
-:func:`scan` checks each one), where both parsers read the same cells.
-Then every row it may have read
-differently from Python's csv module -- a null, a non-finite number, a quote,
-a NUL or a carriage return in a text cell, a target cell the exact reader
-would refuse -- is found, and the first such row is where :mod:`.csv_file`
-hands over to the exact reader. Rows before it are the exact reader's rows:
+other columns as text). Quotes are off unless the file's first block holds
+quotes and every quote in the file wraps a whole field (``"1.5"``, as
+``csv.QUOTE_ALL`` writes them: :func:`scan` checks each one), where both
+parsers read the same cells. Then every row it may have read differently
+from Python's csv module -- a null, a non-finite number, a quote, a NUL or a
+line break in a text cell, a target cell the exact reader would refuse -- is
+found, and the first such row is where :mod:`.csv_file` hands over to the
+exact reader. Rows before it are the exact reader's rows:
 polars' numbers are Python's (both round correctly), and its integers too.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -100,7 +101,7 @@ def _fast(
     extra: int,
 ) -> tuple[Any, Any] | Resume | None:
     """polars' reading, checked: see :func:`read_fast`."""
-    read = _columns(pl, path, header, features, scan(f, data_start))
+    read = _columns(pl, path, f, data_start, header, features)
     if read is None:
         return None
     X, text = read
@@ -123,7 +124,9 @@ def _fast(
     return Resume(header, features, target, _line_offset(f, data_start, stop), stop + 2, X[:stop], cells_t)
 
 
-def _columns(pl: Any, path: str, header: list[str], features: list[int], seen: Scan) -> tuple[Any, dict] | None:
+def _columns(
+    pl: Any, path: str, f: BinaryIO, data_start: int, header: list[str], features: list[int]
+) -> tuple[Any, dict] | None:
     """Every row polars reads: the features as one float64 array (NaN where null), the other columns as text.
 
     polars' frame and the array are side by side only where both together
@@ -141,10 +144,14 @@ def _columns(pl: Any, path: str, header: list[str], features: list[int], seen: S
             frame = frame.select([f"c{j}" for j in features])
         return frame, text
 
-    options = _options(pl, path, len(header), features, seen.quote)
+    seen = scan(f, data_start)
     if 16 * seen.lines * len(features) <= SIDE_BY_SIDE * seen.size:
+        options = _options(pl, path, len(header), features, seen.quote)
         frame, text = split(pl.read_csv(**options))
         return frame.to_numpy(order="c"), text  # (rows, len(features)); nulls are NaN
+    if not seen.exact:
+        seen = scan(f, data_start, whole=True)
+    options = _options(pl, path, len(header), features, seen.quote)
     X = host.empty((seen.lines + 1, len(features)), dtype=host.float64)  # pages are touched only as rows arrive
     parts: dict[str, list[Any]] = {c: [] for c in others}
     rows = 0
@@ -163,15 +170,21 @@ def _columns(pl: Any, path: str, header: list[str], features: list[int], seen: S
 
 @dataclass(frozen=True)
 class Scan:
-    """What one pass over the data rows found: the quote character for polars, line breaks, the file's size."""
+    """What :func:`scan` found: the quote character for polars, the line breaks (or an estimate), the file's size."""
 
     quote: str | None
     lines: int
     size: int
+    exact: bool  # whether ``lines`` was counted over the whole file
 
 
-def scan(f: BinaryIO, data_start: int) -> Scan:
-    """One pass over the data rows (from ``data_start``), a block at a time: count lines, judge quotes.
+def scan(f: BinaryIO, data_start: int, *, whole: bool = False) -> Scan:
+    """The data rows (from ``data_start``) read a block at a time: count lines, judge quotes.
+
+    Only the first block is read, unless it holds a quote or ``whole`` is
+    given: then every block (one pass over the file). From the first block
+    alone, the lines are estimated and the quote is None (a quote further on
+    sends its row to the exact reader).
 
     The quote is '"' when the data rows hold quotes and every one wraps a whole
     field: an opening quote begins a field (at the start of a line or after a
@@ -189,7 +202,7 @@ def scan(f: BinaryIO, data_start: int) -> Scan:
         f.seek(offset)
         size = f.readinto(view)
         if not size:
-            return Scan('"' if quoted and wrapping else None, lines, offset)
+            return Scan('"' if quoted and wrapping else None, lines, offset, True)
         last = size < SCAN
         if not last:  # cut after the last line break, so that the next block begins a line
             size = buffer.rfind(b"\n", 0, size) + 1 or size
@@ -200,6 +213,9 @@ def scan(f: BinaryIO, data_start: int) -> Scan:
             whole_lines = starts_line and (last or buffer[size - 1] == ord("\n"))  # else a line of over SCAN bytes
             wrapping = whole_lines and _wrapping(host.frombuffer(buffer, host.uint8, size))
         starts_line = buffer[size - 1] == ord("\n")
+        if not (whole or quoted or last):
+            end = f.seek(0, os.SEEK_END)
+            return Scan(None, math.ceil(lines * (end - data_start) / (offset - data_start)), end, False)
 
 
 def _wrapping(b: Any) -> bool:
