@@ -28,9 +28,9 @@ from .csv_text import BLOCK, BOM, blank, target_values
 SCAN = 16 << 20
 
 #: polars' frame and the float64 array are both held when together (16 bytes a cell) they stay
-#: within this many times the file's size; beyond (cells under 6.4 bytes), the file is read in
+#: within this many times the file's size; beyond (cells under 8 bytes), the file is read in
 #: batches, which takes about a third of the memory but is slower on a busy machine.
-SIDE_BY_SIDE = 2.5
+SIDE_BY_SIDE = 2.0
 
 
 @dataclass
