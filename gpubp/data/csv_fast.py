@@ -1,17 +1,21 @@
 """The fast CSV reader: polars' parser for well-formed numeric files, checked row by row against the exact one.
 
-polars reads every data row (quotes off, features as Float64 with unreadable
-cells null, other columns as text); then every row it may have read
-differently from Python's csv module -- a null, a non-finite number, a quote,
-a NUL or a carriage return in a text cell, a target cell the exact reader
-would refuse -- is found, and the first such row is where :mod:`.csv_file`
-hands over to the exact reader. Rows before it are the exact reader's rows:
+polars reads every data row (features as Float64 with unreadable cells null,
+other columns as text). Quotes are off unless the file's first block holds
+quotes and every quote in the file wraps a whole field (``"1.5"``, as
+``csv.QUOTE_ALL`` writes them: :func:`scan` checks each one), where both
+parsers read the same cells. Then every row it may have read differently
+from Python's csv module -- a null, a non-finite number, a quote, a NUL or a
+line break in a text cell, a target cell the exact reader would refuse -- is
+found, and the first such row is where :mod:`.csv_file` hands over to the
+exact reader. Rows before it are the exact reader's rows:
 polars' numbers are Python's (both round correctly), and its integers too.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -19,6 +23,14 @@ from typing import Any, BinaryIO
 from ..backend import host
 from ..errors import GpubpError
 from .csv_text import BLOCK, BOM, blank, target_values
+
+#: Bytes read at a time by :func:`scan`.
+SCAN = 16 << 20
+
+#: polars' frame and the float64 array are both held when together (16 bytes a cell) they stay
+#: within this many times the file's size; beyond (cells under 8 bytes), the file is read in
+#: batches, which takes about a third of the memory but is slower on a busy machine.
+SIDE_BY_SIDE = 2.0
 
 
 @dataclass
@@ -90,22 +102,18 @@ def _fast(
     extra: int,
 ) -> tuple[Any, Any] | Resume | None:
     """polars' reading, checked: see :func:`read_fast`."""
-    frame = _polars_frame(pl, path, len(header), features)
-    n = frame.height - extra
-    if n < 1 or not _all_blank(pl, frame.slice(n), features):
+    read = _columns(pl, path, f, data_start, header, features)
+    if read is None:
         return None
-    if extra:
-        frame = frame.head(n)
-    chosen = set(features)
-    text = {c: frame.drop_in_place(c) for c in [f"c{j}" for j in range(len(header)) if j not in chosen]}
-    if features != sorted(chosen):  # in place above: cheap however wide the frame; selecting is not
-        frame = frame.select([f"c{j}" for j in features])
-    X = frame.to_numpy(order="c")  # (n, len(features)); nulls are NaN
-    del frame
+    X, text = read
+    n = len(X) - extra
+    if n < 1 or not _all_blank(X[n:], [column.slice(n) for column in text.values()]):
+        return None
+    X, text = X[:n], {c: column.head(n) for c, column in text.items()}
     finite = host.isfinite(X).all(axis=1)
     stop = n if finite.all() else int(host.argmin(finite))
-    for column in text.values():  # a quote, a NUL or a carriage return: leave the row to the exact reader
-        odd = column.is_null() | column.str.contains('["\x00\r]')
+    for column in text.values():  # a quote, a NUL or a line break (in quotes): leave the row to the exact reader
+        odd = column.is_null() | column.str.contains('["\x00\r\n]')
         stop = min(stop, int(odd.arg_true()[0])) if odd.any() else stop
     y = None
     if target is not None:
@@ -115,6 +123,115 @@ def _fast(
         return X, y
     cells_t = [] if target is None else text[f"c{target}"].head(stop).to_list()
     return Resume(header, features, target, _line_offset(f, data_start, stop), stop + 2, X[:stop], cells_t)
+
+
+def _columns(
+    pl: Any, path: str, f: BinaryIO, data_start: int, header: list[str], features: list[int]
+) -> tuple[Any, dict] | None:
+    """Every row polars reads: the features as one float64 array (NaN where null), the other columns as text.
+
+    polars' frame and the array are side by side only where both together
+    stay within :data:`SIDE_BY_SIDE` times the file's size (long cells, such as
+    full float64 reprs); a file of short cells (small integers, few decimals) is
+    read in batches into the array, so the peak is the array and one batch.
+    None if polars reads more rows than the file has lines.
+    """
+    chosen = set(features)
+    others = [f"c{j}" for j in range(len(header)) if j not in chosen]
+
+    def split(frame: Any) -> tuple[Any, dict]:
+        text = {c: frame.drop_in_place(c) for c in others}
+        if features != sorted(chosen):  # in place above: cheap however wide the frame; selecting is not
+            frame = frame.select([f"c{j}" for j in features])
+        return frame, text
+
+    seen = scan(f, data_start)
+    if 16 * seen.lines * len(features) <= SIDE_BY_SIDE * seen.size:
+        options = _options(pl, path, len(header), features, seen.quote)
+        frame, text = split(pl.read_csv(**options))
+        return frame.to_numpy(order="c"), text  # (rows, len(features)); nulls are NaN
+    if not seen.exact:
+        seen = scan(f, data_start, whole=True)
+    options = _options(pl, path, len(header), features, seen.quote)
+    X = host.empty((seen.lines + 1, len(features)), dtype=host.float64)  # pages are touched only as rows arrive
+    parts: dict[str, list[Any]] = {c: [] for c in others}
+    rows = 0
+    for batch in pl.scan_csv(**options).collect_batches():
+        frame, text = split(batch)
+        if rows + frame.height > len(X):
+            return None
+        X[rows : rows + frame.height] = frame.to_numpy(order="c")
+        rows += frame.height
+        for c in others:
+            parts[c].append(text[c])
+    if not rows:
+        return None
+    return X[:rows], {c: pl.concat(series) for c, series in parts.items()}
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What :func:`scan` found: the quote character for polars, the line breaks (or an estimate), the file's size."""
+
+    quote: str | None
+    lines: int
+    size: int
+    exact: bool  # whether ``lines`` was counted over the whole file
+
+
+def scan(f: BinaryIO, data_start: int, *, whole: bool = False) -> Scan:
+    """The data rows (from ``data_start``) read a block at a time: count lines, judge quotes.
+
+    Only the first block is read, unless it holds a quote or ``whole`` is
+    given: then every block (one pass over the file). From the first block
+    alone, the lines are estimated and the quote is None (a quote further on
+    sends its row to the exact reader).
+
+    The quote is '"' when the data rows hold quotes and every one wraps a whole
+    field: an opening quote begins a field (at the start of a line or after a
+    comma), the next quote closes it and ends the field (a comma, a line break
+    or the end of the file follows). Python's csv module and polars then split
+    every row into the same cells. Otherwise None (polars reads quotes as text):
+    a doubled quote (``""`` inside quotes), a space before a quote, or a quote
+    inside a field is left to the exact reader, as are rows with a line break
+    inside quotes (found by the caller).
+    """
+    buffer = bytearray(SCAN)
+    view = memoryview(buffer)
+    offset, lines, quoted, wrapping, starts_line = data_start, 0, False, True, True
+    while True:
+        f.seek(offset)
+        size = f.readinto(view)
+        if not size:
+            return Scan('"' if quoted and wrapping else None, lines, offset, True)
+        last = size < SCAN
+        if not last:  # cut after the last line break, so that the next block begins a line
+            size = buffer.rfind(b"\n", 0, size) + 1 or size
+        offset += size
+        lines += buffer.count(b"\n", 0, size)
+        if wrapping and buffer.find(b'"', 0, size) >= 0:
+            quoted = True
+            whole_lines = starts_line and (last or buffer[size - 1] == ord("\n"))  # else a line of over SCAN bytes
+            wrapping = whole_lines and _wrapping(host.frombuffer(buffer, host.uint8, size))
+        starts_line = buffer[size - 1] == ord("\n")
+        if not (whole or quoted or last):
+            end = f.seek(0, os.SEEK_END)
+            return Scan(None, math.ceil(lines * (end - data_start) / (offset - data_start)), end, False)
+
+
+def _wrapping(b: Any) -> bool:
+    """Whether every quote in ``b`` (bytes from the start of a line) opens or closes a field as one pair."""
+    q = host.flatnonzero(b == ord('"'))
+    if len(q) % 2:
+        return False  # a quote left open at the end of the block: a line break inside quotes, or a stray quote
+    opening, closing = q[0::2], q[1::2]
+    before = b[opening[opening > 0] - 1]
+    if not ((before == ord(",")) | (before == ord("\n"))).all():
+        return False
+    after = closing[closing + 1 < len(b)] + 1  # a quote closing the last field of the file ends it
+    follows = b[after]
+    crlf = b[host.minimum(after + 1, len(b) - 1)] == ord("\n")
+    return bool(((follows == ord(",")) | (follows == ord("\n")) | ((follows == ord("\r")) & crlf)).all())
 
 
 def _trailing_rows(f: BinaryIO, data_start: int) -> int | None:
@@ -145,17 +262,16 @@ def _trailing_rows(f: BinaryIO, data_start: int) -> int | None:
     return rest.count(b"\n") + (1 if rest and not rest.endswith(b"\n") else 0)
 
 
-def _polars_frame(pl: Any, path: str, width: int, features: list[int]) -> Any:
-    """Every data row as polars reads it: features Float64 (null where unreadable), other columns text."""
+def _options(pl: Any, path: str, width: int, features: list[int], quote: str | None) -> dict[str, Any]:
+    """polars' CSV options: every data row, features Float64 (null where unreadable), other columns text."""
     chosen = set(features)
-    schema = {f"c{j}": pl.Float64 if j in chosen else pl.String for j in range(width)}
-    return pl.read_csv(
-        os.path.abspath(path),  # never a URL, nor a path from the home folder: this file
+    return dict(
+        source=os.path.abspath(path),  # never a URL, nor a path from the home folder: this file
         glob=False,  # a name with * or [ ] is a name, not a pattern
         has_header=False,
         skip_lines=1,
-        schema=schema,
-        quote_char=None,
+        schema={f"c{j}": pl.Float64 if j in chosen else pl.String for j in range(width)},
+        quote_char=quote,
         ignore_errors=True,
         comment_prefix=None,
         null_values=None,
@@ -168,16 +284,11 @@ def _polars_frame(pl: Any, path: str, width: int, features: list[int]) -> Any:
     )
 
 
-def _all_blank(pl: Any, rows: Any, features: list[int]) -> bool:
-    """Whether each of these rows (read from blank lines) is null in every feature and blank in every other column."""
-    if rows.height == 0:
-        return True
-    chosen = set(features)
-    empty = [
-        pl.col(c).is_null() if j in chosen else pl.col(c).is_null() | (pl.col(c).str.strip_chars(" \t") == "")
-        for j, c in enumerate(rows.columns)
-    ]
-    return bool(rows.select(pl.all_horizontal(empty).all()).item())
+def _all_blank(X: Any, text: list[Any]) -> bool:
+    """Whether rows read from blank lines are NaN (null) in every feature and blank in every other column."""
+    return bool(host.isnan(X).all()) and all(
+        bool((column.is_null() | (column.str.strip_chars(" \t") == "")).all()) for column in text
+    )
 
 
 def _fast_target(pl: Any, s: Any) -> tuple[Any, int | None]:

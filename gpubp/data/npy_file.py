@@ -13,6 +13,7 @@ an archive the same way before inflating it.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -114,8 +115,7 @@ def load_npy(path: str, *, rows: tuple[int, int] | None = None) -> Dataset:
         raise GpubpError(f"{path}: one column; a .npy data set needs feature columns and a target column (the last)")
     start = 0 if rows is None else int(rows[0])
     X = finite_float(path, data, range(data.shape[1] - 1), start)
-    column = data[:, -1]
-    y = column.astype(host.int64) if column.dtype.kind in "biu" else finite_float(path, data, [-1], start)[:, 0]
+    y = _integers(data, -1) if data.dtype.kind in "biu" else finite_float(path, data, [-1], start)[:, 0]
     features = [f"x{j}" for j in range(X.shape[1])]
     last = data.shape[1] - 1
     return Dataset(X, y, features, "y", path, lambda i: f"{path}: [{i + start}, {last}] (row, column)")
@@ -126,9 +126,11 @@ def finite_float(path: str, data: Any, columns: Any, start: int = 0) -> Any:
     columns = list(columns)
     contiguous = columns == list(range(len(columns)))
     out = host.empty((data.shape[0], len(columns)), dtype=host.float64)
+    release = _releaser(data)
     for i in range(0, data.shape[0], _ROWS_AT_ONCE):
         block = data[i : i + _ROWS_AT_ONCE, : len(columns)] if contiguous else data[i : i + _ROWS_AT_ONCE][:, columns]
         out[i : i + len(block)] = block
+        release(data[i : i + _ROWS_AT_ONCE])
         finite = host.isfinite(out[i : i + len(block)])
         if not finite.all():
             r, c = (int(k) for k in host.argwhere(~finite)[0])
@@ -136,3 +138,42 @@ def finite_float(path: str, data: Any, columns: Any, start: int = 0) -> Any:
             value = out[i + r, c]
             raise GpubpError(f"{path}: [{start + i + r}, {column}] is {value} (values must be finite numbers)")
     return out
+
+
+def _integers(data: Any, column: int) -> Any:
+    """``data[:, column]`` as a new int64 array, copied in blocks of rows as :func:`finite_float` copies."""
+    out = host.empty(data.shape[0], dtype=host.int64)
+    release = _releaser(data)
+    for i in range(0, data.shape[0], _ROWS_AT_ONCE):
+        out[i : i + _ROWS_AT_ONCE] = data[i : i + _ROWS_AT_ONCE, column]
+        release(data[i : i + _ROWS_AT_ONCE])
+    return out
+
+
+def _releaser(data: Any) -> Any:
+    """A function that drops the pages of a block of ``data`` (a C-ordered view of a read-only map) from memory.
+
+    Reading a mapped file puts its pages in the process's resident memory,
+    so copying a 2 GB .npy would peak at the file plus the copy; each block's
+    pages are let go once copied (the file stays in the system's cache, and a
+    later read maps it again). Anything else (an array in memory, an older
+    Python) gets a function that does nothing.
+    """
+    view = getattr(data, "_mmap", None)  # numpy.memmap's map, shared by its slices
+    if view is None or not hasattr(view, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return lambda block: None
+    start = host.frombuffer(view, dtype=host.uint8, count=1).ctypes.data
+    page = mmap.PAGESIZE
+
+    def release(block: Any) -> None:
+        if not block.flags.c_contiguous:
+            return
+        first = block.ctypes.data - start
+        low, high = -(-first // page) * page, (first + block.nbytes) // page * page  # whole pages only
+        if high > low:
+            try:
+                view.madvise(mmap.MADV_DONTNEED, low, high - low)
+            except (OSError, ValueError):
+                pass
+
+    return release
