@@ -189,7 +189,7 @@ class BaseMLP(Preparation, Training, Serving, BaseEstimator):
             offset = self._shard[0]
             rows = host.arange(self._n_rows, dtype=host.int64) if rows is None else rows
         try:
-            trainer.fit(X_dev, y_dev, w_dev, val=val, rows=rows, epochs=epochs, offset=offset)
+            trainer.fit(X_dev, y_dev, w_dev, val=val, rows=rows, epochs=epochs, offset=offset, incremental=incremental)
         except TrainingDiverged as exc:  # decided from the statistics every process shares: raised on all
             if group is not None:
                 distributed.mark_agreed(exc)

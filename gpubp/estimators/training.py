@@ -57,7 +57,8 @@ class Training:
         if p["solver"] == "adam":
             return Adam(params, p["learning_rate_init"], betas=(p["beta_1"], p["beta_2"]), eps=p["epsilon"])
         nesterov = p["nesterovs_momentum"] and p["momentum"] > 0
-        return SGD(params, p["learning_rate_init"], momentum=p["momentum"], nesterov=nesterov)
+        # scikit-learn's momentum: its velocity keeps the steps taken before invscaling/adaptive change the rate
+        return SGD(params, p["learning_rate_init"], momentum=p["momentum"], nesterov=nesterov, lr_in_velocity=True)
 
     def _trainer_for(
         self, p: dict[str, Any], rng: Any, hooks: FitHooks, *, keep: bool, group: distributed.MPIGroup | None = None
@@ -77,6 +78,7 @@ class Training:
                 trainer.history.epochs = list(old.history.epochs)
         speaks = group is None or group.rank == 0
         trainer.callbacks = list(hooks.callbacks) + ([_Printer()] if p["verbose"] and speaks else [])
+        trainer.say = print if p["verbose"] and speaks else None
         trainer.should_stop = hooks.should_stop if group is None else group.agreed_stop(hooks.should_stop)
         trainer.reduce_gradients = None if group is None else group.reduce_gradients  # the seam
         trainer.gather_stats = None if group is None else group.gather

@@ -1,0 +1,81 @@
+"""Habits of scikit-learn users that gpubp must keep, found by running their scripts with the import changed.
+
+Each test is one difference seen between ``sklearn.neural_network`` and gpubp on the same script
+(``scripts/sklearn_compat/``), fixed at its cause.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+
+from gpubp import SGD, MLPClassifier, Parameter
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+def test_a_warm_start_loop_of_one_epoch_warns_on_every_fit_as_scikit_learn_does(iris):
+    """The tutorial loop ``warm_start=True, max_iter=1`` then ``fit`` per epoch: each fit reaches max_iter."""
+    X, y = iris
+    model = MLPClassifier((8,), max_iter=1, warm_start=True, random_state=0)
+    for epoch in range(3):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y)
+        assert [w.category for w in caught] == [ConvergenceWarning], epoch
+        assert model.n_iter_ == 1 and len(model.loss_curve_) == epoch + 1
+
+
+def test_partial_fit_reaches_no_limit_and_does_not_warn(iris):
+    X, y = iris
+    model = MLPClassifier((8,), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        for _ in range(3):
+            model.partial_fit(X, y, classes=[0, 1, 2])
+    assert len(model.loss_curve_) == 3
+
+
+def test_verbose_says_why_training_stopped_as_scikit_learn_does(iris, capsys):
+    X, y = iris
+    MLPClassifier((8,), tol=5.0, n_iter_no_change=2, max_iter=50, verbose=True, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "Training loss did not improve more than tol=5.000000 for 2 consecutive epochs. Stopping."
+    assert lines[-2].startswith("Iteration 4, loss = ")
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier((8,), solver="sgd", learning_rate="adaptive", tol=5.0, n_iter_no_change=1, max_iter=3,
+                      learning_rate_init=0.1, verbose=True, random_state=0).fit(X, y)  # fmt: skip
+    said = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Iteration")]
+    assert said == [
+        "Training loss did not improve more than tol=5.000000 for 1 consecutive epochs. Setting learning rate to "
+        "0.020000"
+    ]
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_follows_scikit_learns_velocity_when_the_rate_changes(nesterov):
+    """The estimator's SGD keeps scikit-learn's velocity (steps, not gradients): invscaling and adaptive
+    schedules then move the weights as scikit-learn's do (PyTorch's form rescales past steps by the new rate)."""
+    from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
+
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(3, 2))
+    theirs = [start.copy()]
+    reference = SGDOptimizer(theirs, 0.2, lr_schedule="invscaling", momentum=0.9, nesterov=nesterov, power_t=0.5)
+    mine = Parameter(start.copy())
+    opt = SGD([mine], 0.2, momentum=0.9, nesterov=nesterov, lr_in_velocity=True)
+    for t in range(1, 6):
+        g = rng.normal(size=(3, 2))
+        reference.update_params(theirs, [g])
+        mine.grad = g.copy()
+        opt.step()
+        np.testing.assert_allclose(mine.data, theirs[0], rtol=1e-12, atol=1e-12)
+        reference.iteration_ends(t * 10)  # the rate falls between steps
+        opt.lr = reference.learning_rate
