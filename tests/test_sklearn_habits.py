@@ -79,3 +79,24 @@ def test_sgd_momentum_follows_scikit_learns_velocity_when_the_rate_changes(neste
         np.testing.assert_allclose(mine.data, theirs[0], rtol=1e-12, atol=1e-12)
         reference.iteration_ends(t * 10)  # the rate falls between steps
         opt.lr = reference.learning_rate
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_answers_for_host_input_have_its_dtype_whatever_the_model_computes_in(iris, dtype):
+    """scikit-learn's MLP answers float64 input in float64 (and float32 in float32): probabilities then sum
+    to 1 at float64's precision, as tests written for scikit-learn check (assert_allclose, rtol 1e-7)."""
+    from gpubp import MLPRegressor
+
+    X, y = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier((8,), max_iter=5, random_state=0, dtype=dtype).fit(X, y)
+        reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0, dtype=dtype).fit(X, X[:, 0])
+    for X_in in (X, X.astype(np.float32), (X * 10).astype(np.int64), X.tolist()):
+        expected = np.float32 if getattr(X_in, "dtype", None) == np.float32 else np.float64
+        proba = clf.predict_proba(X_in)
+        assert proba.dtype == expected and clf.predict_log_proba(X_in).dtype == expected
+        assert reg.predict(X_in).dtype == expected
+        if expected == np.float64:
+            np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-7)
+    assert clf.predict(X).dtype == y.dtype
