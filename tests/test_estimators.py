@@ -64,7 +64,7 @@ def test_fit_returns_self_and_sets_scikit_learns_attributes(digits, digits_model
     pred = m.predict(X_test)
     assert isinstance(pred, np.ndarray) and pred.shape == (len(X_test),) and set(pred.tolist()) <= set(range(10))
     proba = m.predict_proba(X_test)
-    assert proba.shape == (len(X_test), 10) and proba.dtype == np.float32
+    assert proba.shape == (len(X_test), 10) and proba.dtype == X_test.dtype  # the input's dtype, as scikit-learn
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(np.argmax(proba, axis=1), pred)
     np.testing.assert_allclose(m.predict_log_proba(X_test), np.log(proba))
