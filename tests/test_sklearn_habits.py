@@ -100,3 +100,34 @@ def test_answers_for_host_input_have_its_dtype_whatever_the_model_computes_in(ir
         if expected == np.float64:
             np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-7)
     assert clf.predict(X).dtype == y.dtype
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_a_sparse_X_trains_as_its_dense_form_as_scikit_learns_mlp_accepts_it(iris, fmt):
+    """TfidfVectorizer -> MLPClassifier is a common pipeline: scikit-learn's MLP takes SciPy sparse X."""
+    import scipy.sparse as sp
+
+    from gpubp import MLPRegressor
+
+    X, y = iris
+    X_sparse = sp.random(150, 30, density=0.1, format=fmt, random_state=0) + sp.csr_matrix(X[:, :1]) @ sp.csr_matrix(
+        np.ones((1, 30))
+    )
+    X_sparse = X_sparse.asformat(fmt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        from_sparse = MLPClassifier((8,), max_iter=5, random_state=0).fit(X_sparse, y)
+        from_dense = MLPClassifier((8,), max_iter=5, random_state=0).fit(X_sparse.toarray(), y)
+        reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(sp.csr_array(X_sparse), X[:, 0])
+    np.testing.assert_array_equal(from_sparse.predict_proba(X_sparse), from_dense.predict_proba(X_sparse.toarray()))
+    assert reg.predict(X_sparse).shape == (150,) and from_sparse.score(X_sparse, y) == from_dense.score(X_sparse, y)
+
+
+def test_a_sparse_X_too_large_to_make_dense_is_a_clear_error():
+    import scipy.sparse as sp
+
+    from gpubp.errors import GpubpError
+
+    huge = sp.csr_matrix((np.ones(3), ([0, 1, 2], [0, 5, 9])), shape=(10**6, 10**6))
+    with pytest.raises(GpubpError, match=r"sparse matrix of shape \(1000000, 1000000\).*dense form needs"):
+        MLPClassifier().fit(huge, np.arange(10**6) % 2)

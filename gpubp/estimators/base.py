@@ -329,5 +329,5 @@ class BaseMLP(Preparation, Training, Serving, BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False  # dense arrays only: sparse matrices are refused with a clear error
+        tags.input_tags.sparse = True  # as scikit-learn's MLP: a SciPy sparse X is made dense once, on the host
         return tags
