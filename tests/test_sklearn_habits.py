@@ -131,3 +131,16 @@ def test_a_sparse_X_too_large_to_make_dense_is_a_clear_error():
     huge = sp.csr_matrix((np.ones(3), ([0, 1, 2], [0, 5, 9])), shape=(10**6, 10**6))
     with pytest.raises(GpubpError, match=r"sparse matrix of shape \(1000000, 1000000\).*dense form needs"):
         MLPClassifier().fit(huge, np.arange(10**6) % 2)
+
+
+def test_a_batch_size_larger_than_the_data_is_clipped_with_scikit_learns_warning(iris):
+    X, y = iris
+    with pytest.warns(UserWarning, match="It is going to be clipped"):
+        model = MLPClassifier((8,), batch_size=1000, max_iter=3, random_state=0, n_iter_no_change=100, tol=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+    assert model.history_.epochs[0]["steps"] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # batch_size that fits: no warning
+        MLPClassifier((8,), batch_size=150, max_iter=1, random_state=0).partial_fit(X, y, classes=[0, 1, 2])

@@ -67,6 +67,12 @@ class Training:
         old = self.__dict__.get("_trainer")
         n = self._rows_seen_by_epoch()
         batch = min(200, n) if p["batch_size"] == "auto" else min(p["batch_size"], n)
+        if p["batch_size"] != "auto" and p["batch_size"] > n:
+            warnings.warn(  # scikit-learn's words
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                UserWarning,
+                stacklevel=7,  # _trainer_for, _prepare, _fit_on_device, _fit_in_pools, _fit, fit: the caller
+            )
         if old is not None and keep:
             trainer = old
             trainer.batch_size = batch
