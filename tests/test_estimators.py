@@ -160,8 +160,8 @@ def test_sample_weight_zero_is_removing_the_row(xor):
     keep = np.arange(len(X)) % 3 != 0
     a = quiet_fit(MLPClassifier((8,), max_iter=5, batch_size=len(X), dtype="float64", random_state=0, shuffle=False),
                   X, y, sample_weight=keep.astype(float))  # fmt: skip
-    b = quiet_fit(MLPClassifier((8,), max_iter=5, batch_size=len(X), dtype="float64", random_state=0, shuffle=False),
-                  X[keep], y[keep])  # fmt: skip
+    b = quiet_fit(MLPClassifier((8,), max_iter=5, batch_size=int(keep.sum()), dtype="float64", random_state=0,
+                                shuffle=False), X[keep], y[keep])  # fmt: skip
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-10)
     with pytest.raises(GpubpError, match="non-zero"):
         MLPClassifier().fit(X, y, sample_weight=np.zeros(len(X)))

@@ -144,3 +144,20 @@ def test_a_batch_size_larger_than_the_data_is_clipped_with_scikit_learns_warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # batch_size that fits: no warning
         MLPClassifier((8,), batch_size=150, max_iter=1, random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+
+
+@pytest.mark.parametrize("kind", ["object", "pandas string"])
+def test_text_labels_of_any_container_give_scikit_learns_str_classes(iris, kind):
+    """scikit-learn's classes_ (and so predict) for text labels is a str array, whatever dtype y came in."""
+    pd = pytest.importorskip("pandas")
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    labels = names.astype(object) if kind == "object" else pd.Series(names, dtype="string")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((8,), max_iter=3, random_state=0).fit(X, labels)
+        again = MLPClassifier((8,), random_state=0).partial_fit(X, labels, classes=sorted(set(names)))
+    for m in (model, again):
+        assert m.classes_.dtype.kind == "U" and m.classes_.tolist() == ["setosa", "versicolor", "virginica"]
+        assert m.predict(X).dtype.kind == "U"
+    model.partial_fit(X, labels)  # labels of the first fit's container still found among classes_
