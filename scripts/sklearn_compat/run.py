@@ -34,7 +34,7 @@ def lines(out, kind):
 
 
 def main(names):
-    scripts = sorted(p for p in HERE.glob("[!_]*.py") if p.name != "run.py")
+    scripts = sorted(HERE.glob("c[0-9]*.py"))
     if names:
         scripts = [p for p in scripts if any(n in p.stem for n in names)]
     bad = 0
