@@ -91,6 +91,11 @@ class SGD(Optimizer):
     With momentum mu: v <- mu v + g; theta <- theta - lr v (Nesterov:
     theta <- theta - lr (g + mu v)). This is PyTorch's formulation.
 
+    ``lr_in_velocity`` is scikit-learn's: the velocity holds steps, v <- mu v +
+    lr g; theta <- theta - v (Nesterov: theta <- theta - (lr g + mu v)). The two
+    agree while lr is constant; when a schedule changes lr, scikit-learn's
+    velocity keeps the steps taken at the old rate instead of rescaling them.
+
     Parameters
     ----------
     params : iterable of Parameter
@@ -102,6 +107,8 @@ class SGD(Optimizer):
         Nesterov momentum (needs momentum > 0).
     weight_decay : float
         L2 penalty: g <- g + weight_decay * theta.
+    lr_in_velocity : bool
+        scikit-learn's formulation (above) instead of PyTorch's.
     """
 
     def __init__(
@@ -111,12 +118,14 @@ class SGD(Optimizer):
         momentum: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        lr_in_velocity: bool = False,
     ) -> None:
         super().__init__(params, lr, weight_decay)
         self.momentum = _check_number("momentum", momentum, low=0.0, high=1.0)
         if nesterov and self.momentum == 0:
             raise ParameterError("nesterov", "Nesterov momentum needs momentum > 0", nesterov)
         self.nesterov = bool(nesterov)
+        self.lr_in_velocity = bool(lr_in_velocity)
         self._velocity: list[Any] = [None] * len(self.params)
 
     def _update(self, i: int, p: Parameter, g: Any) -> None:
@@ -124,21 +133,24 @@ class SGD(Optimizer):
             p.subtract_(self.lr * g)  # theta <- theta - alpha dL/dtheta
             return
         v = self._velocity[i]
+        g_in = self.lr * g if self.lr_in_velocity else g  # what the velocity accumulates
         if v is None:
-            v = g if g is not p.grad else namespace(g).asarray(g, copy=True)  # never alias .grad
+            v = g_in if g_in is not p.grad else namespace(g).asarray(g, copy=True)  # never alias .grad
         elif p._inplace:
             v *= self.momentum
-            v += g
+            v += g_in
         else:
-            v = self.momentum * v + g
+            v = self.momentum * v + g_in
         self._velocity[i] = v
-        p.subtract_(self.lr * (g + self.momentum * v if self.nesterov else v))
+        step = g_in + self.momentum * v if self.nesterov else v
+        p.subtract_(step if self.lr_in_velocity else self.lr * step)
 
     def state_buffers(self) -> dict[str, Any]:
         return {f"velocity.{i}": v for i, v in enumerate(self._velocity) if v is not None}
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov,
+                "lr_in_velocity": self.lr_in_velocity}  # fmt: skip
 
 
 class Adam(Optimizer):

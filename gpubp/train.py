@@ -112,6 +112,9 @@ class Trainer:
     gather_stats : callable, optional
         Data parallel: every process's epoch statistics (see :data:`Gather`),
         combined the same way on every process (sums; the first non-finite step).
+    say : callable, optional
+        ``verbose``: called with scikit-learn's line when the no-improvement rule
+        fires (stopping, or the adaptive schedule's new learning rate).
     """
 
     net: Sequential
@@ -133,6 +136,7 @@ class Trainer:
     on_epoch_end: Callable[[Trainer], None] | None = None
     reduce_gradients: Reduce | None = None
     gather_stats: Gather | None = None
+    say: Callable[[str], Any] | None = None
 
     def __post_init__(self) -> None:
         self.rng = host_rng(self.rng)
@@ -156,6 +160,7 @@ class Trainer:
         epochs: int | None = None,
         rows: Any = None,
         offset: int | None = None,
+        incremental: bool = False,
     ) -> History:
         """Train on device arrays ``X`` (n, features), targets ``y`` and optional weights until a rule fires.
 
@@ -172,6 +177,9 @@ class Trainer:
         from the permutation of all of ``rows``; this process trains on the
         part of each batch it holds, and ``gather_stats`` makes the epoch's
         numbers those of the whole set.
+
+        ``incremental`` (``partial_fit``): the epochs asked for are no limit
+        reached, so the history does not end as ``max_epochs`` after them.
 
         Raises
         ------
@@ -222,7 +230,7 @@ class Trainer:
                 self.history.stopped = "converged"
             elif any(asked):
                 self.history.stopped = "callback"
-            elif epoch == last and epochs != 1:  # partial_fit's single epoch is no limit reached
+            elif epoch == last and not incremental:  # partial_fit's epoch is no limit reached
                 self.history.stopped = "max_epochs"
             if self.on_epoch_end is not None:
                 self.on_epoch_end(self)  # a checkpoint then knows whether training is over
@@ -378,11 +386,19 @@ class Trainer:
             self.optimizer.lr = self.learning_rate_init / (self.samples_seen + 1) ** self.power_t
         if self.bad_epochs <= self.n_iter_no_change:
             return False
+        what = "Validation score" if self.early_stopping else "Training loss"
+        said = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
         if self.learning_rate == "adaptive" and self.optimizer.lr > 1e-6:
             self.optimizer.lr /= 5.0
             self.bad_epochs = 0
+            self._say(f"{said} Setting learning rate to {self.optimizer.lr:f}")
             return False
+        self._say(said + (" Learning rate too small." if self.learning_rate == "adaptive" else "") + " Stopping.")
         return True
+
+    def _say(self, line: str) -> None:
+        if self.say is not None:
+            self.say(line)
 
     def _keep_best(self, record: dict[str, Any]) -> None:
         self.history.best_epoch = record["epoch"]

@@ -157,9 +157,10 @@ def test_parts_that_do_not_make_one_data_set_fail_on_every_process_instead_of_wa
            "params": _params(), "out": str(tmp_path / "par.npz"), what: 1}  # fmt: skip
     proc = _launch(tmp_path, 2, cfg)  # before: a buffer of another size, then a wait for ever
     assert proc.returncode == 0, proc.stderr
-    lines = sorted(proc.stdout.splitlines())
-    assert len(lines) == 2 and all(said in line for line in lines), proc.stdout
-    assert lines[0].startswith("rank 0: GpubpError") and lines[1].startswith("rank 1: GpubpError")
+    # the launcher relays each process's output in chunks of its own: lines may interleave, so count
+    out = proc.stdout
+    assert out.count(said) == 2, out
+    assert out.count("rank 0: GpubpError") == 1 and out.count("rank 1: GpubpError") == 1, out
 
 
 # ---------------------------------------------------------------------------

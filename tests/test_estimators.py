@@ -64,7 +64,7 @@ def test_fit_returns_self_and_sets_scikit_learns_attributes(digits, digits_model
     pred = m.predict(X_test)
     assert isinstance(pred, np.ndarray) and pred.shape == (len(X_test),) and set(pred.tolist()) <= set(range(10))
     proba = m.predict_proba(X_test)
-    assert proba.shape == (len(X_test), 10) and proba.dtype == np.float32
+    assert proba.shape == (len(X_test), 10) and proba.dtype == X_test.dtype  # the input's dtype, as scikit-learn
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(np.argmax(proba, axis=1), pred)
     np.testing.assert_allclose(m.predict_log_proba(X_test), np.log(proba))
@@ -160,8 +160,8 @@ def test_sample_weight_zero_is_removing_the_row(xor):
     keep = np.arange(len(X)) % 3 != 0
     a = quiet_fit(MLPClassifier((8,), max_iter=5, batch_size=len(X), dtype="float64", random_state=0, shuffle=False),
                   X, y, sample_weight=keep.astype(float))  # fmt: skip
-    b = quiet_fit(MLPClassifier((8,), max_iter=5, batch_size=len(X), dtype="float64", random_state=0, shuffle=False),
-                  X[keep], y[keep])  # fmt: skip
+    b = quiet_fit(MLPClassifier((8,), max_iter=5, batch_size=int(keep.sum()), dtype="float64", random_state=0,
+                                shuffle=False), X[keep], y[keep])  # fmt: skip
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-10)
     with pytest.raises(GpubpError, match="non-zero"):
         MLPClassifier().fit(X, y, sample_weight=np.zeros(len(X)))

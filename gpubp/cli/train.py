@@ -250,6 +250,7 @@ def _train(args: argparse.Namespace, say: Say, stop: Stop, run: dict[str, Any], 
         deferred = stop.deferred() if est.solver != "lbfgs" and group is None else contextlib.nullcontext()
         with deferred, warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # "stopped: max_epochs" says it
+            warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)  # a small set: one batch, as before
             hooks = FitHooks(
                 callbacks=callbacks,
                 should_stop=stop.is_set,

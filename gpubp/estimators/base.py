@@ -193,7 +193,7 @@ class BaseMLP(Preparation, Training, Serving, BaseEstimator):
             offset = self._shard[0]
             rows = host.arange(self._n_rows, dtype=host.int64) if rows is None else rows
         try:
-            trainer.fit(X_dev, y_dev, w_dev, val=val, rows=rows, epochs=epochs, offset=offset)
+            trainer.fit(X_dev, y_dev, w_dev, val=val, rows=rows, epochs=epochs, offset=offset, incremental=incremental)
         except TrainingDiverged as exc:  # decided from the statistics every process shares: raised on all
             if group is not None:
                 distributed.mark_agreed(exc)
@@ -248,7 +248,19 @@ class BaseMLP(Preparation, Training, Serving, BaseEstimator):
             n = X_dev.shape[0]
             with limit_threads(self._threads()):
                 parts = [self._net.forward(X_dev[i : min(i + EVAL_CHUNK, n), ...]) for i in range(0, n, EVAL_CHUNK)]
-            return (parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)), X
+            out = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+            answer = self._answer_dtype(X)
+            return (out if answer is None else xp.astype(out, answer)), X
+
+    def _answer_dtype(self, X: Any) -> Any:
+        """The dtype of the answers for a host ``X``: its own (scikit-learn's float64 for float64 input, float32
+        for float32) where the model computes in the other; None for device arrays, which get the model's."""
+        if inputs.is_device_array(X) or X.dtype.name == self._dtype_name or X.dtype.name not in ("float32", "float64"):
+            return None
+        try:
+            return self._backend.dtype(X.dtype.name)  # the output layer's few numbers widened (or narrowed)
+        except ParameterError:  # a device without float64: the model's own
+            return None
 
     def _require_fitted(self) -> None:
         if "_net" not in self.__dict__:
@@ -321,5 +333,5 @@ class BaseMLP(Preparation, Training, Serving, BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False  # dense arrays only: sparse matrices are refused with a clear error
+        tags.input_tags.sparse = True  # as scikit-learn's MLP: a SciPy sparse X is made dense once, on the host
         return tags

@@ -13,7 +13,7 @@ from typing import Any
 
 from sklearn.base import ClassifierMixin
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
 from ..backend import host, namespace
 from ..errors import GpubpError
@@ -104,9 +104,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return
         if classes is None:
             check_classification_targets_gpubp(y)
-            classes = host.unique(y)
-        else:
-            classes = host.unique(host.asarray(classes))
+        with inputs.gpubp_errors():  # scikit-learn's classes_: sorted, and text labels as a str array (not object)
+            classes = unique_labels(host.asarray(y if classes is None else classes))
         if len(classes) < 2:
             raise GpubpError(
                 f"y has only one class ({classes[0].item() if len(classes) else 'none'!r}); "

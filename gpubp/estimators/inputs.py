@@ -15,10 +15,12 @@ scikit-learn's own ``ValueError``/``TypeError`` messages are kept, raised as
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import array_api_compat
+import scipy.sparse
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
@@ -57,15 +59,40 @@ def check_X(estimator: Any, X: Any, *, reset: bool, part: bool = False) -> Any:
     """
     with gpubp_errors():
         if not is_device_array(X):
-            return validate_data(
-                estimator, X, reset=reset, dtype=(host.float64, host.float32), ensure_min_samples=0 if part else 1
-            )
+            X = validate_data(
+                estimator, X, reset=reset, dtype=(host.float64, host.float32), accept_sparse=_SPARSE,
+                ensure_min_samples=0 if part else 1,
+            )  # fmt: skip
+            return dense(X)
         validate_data(estimator, X, reset=reset, skip_check_array=True)
     return check_device_matrix(X, "X", part=part)
 
 
+#: The sparse formats accepted (as scikit-learn's MLP accepts them): made dense once, on the host.
+_SPARSE = ("csr", "csc", "coo")
+
+
+def dense(X: Any) -> Any:
+    """A validated host ``X``, dense: a SciPy sparse matrix or array becomes a NumPy array once (gpubp's
+    layers take dense arrays), unless that would not fit in this machine's memory."""
+    if not scipy.sparse.issparse(X):
+        return X
+    need = X.shape[0] * X.shape[1] * X.dtype.itemsize
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        have = None
+    if have is not None and need > have // 2:
+        raise GpubpError(
+            f"X is a sparse matrix of shape {X.shape}; gpubp trains on dense arrays and its dense form needs "
+            f"{need / 2**30:.1f} GiB, more than half of this machine's {have / 2**30:.1f} GiB: reduce its columns "
+            "(e.g. TruncatedSVD or max_features)"
+        )
+    return X.toarray()
+
+
 def check_device_matrix(X: Any, name: str, *, part: bool = False) -> Any:
-    """A device array as features: 2-D, at least one row (unless ``part``), real numbers, all finite."""
+    """A device array as features: 2-D, at least one row (unless ``part``), real numbers, all finite (one bool read)."""
     xp = namespace(X)
     if X.ndim != 2:
         raise GpubpError(f"{name} must be 2-D (samples, features), got shape {tuple(X.shape)}")
@@ -95,14 +122,18 @@ def check_fit_data(
             y = to_host(y)
         with gpubp_errors():
             if part and _rows(X) == 0:  # scikit-learn checks y's rows too, with no way to allow none
-                X = validate_data(estimator, X, reset=reset, dtype=(host.float64, host.float32), ensure_min_samples=0)
+                X = validate_data(
+                    estimator, X, reset=reset, dtype=(host.float64, host.float32), accept_sparse=_SPARSE,
+                    ensure_min_samples=0,
+                )  # fmt: skip
                 y = check_array(y, ensure_2d=False, dtype="numeric" if numeric else None, ensure_min_samples=0,
                                 input_name="y")  # fmt: skip
             else:
                 X, y = validate_data(
                     estimator, X, y, reset=reset, multi_output=True, y_numeric=numeric,
-                    dtype=(host.float64, host.float32),
+                    dtype=(host.float64, host.float32), accept_sparse=_SPARSE,
                 )  # fmt: skip
+        X = dense(X)
     else:
         X = check_X(estimator, X, reset=reset, part=part)
         if not is_device_array(y):

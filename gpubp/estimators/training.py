@@ -57,7 +57,8 @@ class Training:
         if p["solver"] == "adam":
             return Adam(params, p["learning_rate_init"], betas=(p["beta_1"], p["beta_2"]), eps=p["epsilon"])
         nesterov = p["nesterovs_momentum"] and p["momentum"] > 0
-        return SGD(params, p["learning_rate_init"], momentum=p["momentum"], nesterov=nesterov)
+        # scikit-learn's momentum: its velocity keeps the steps taken before invscaling/adaptive change the rate
+        return SGD(params, p["learning_rate_init"], momentum=p["momentum"], nesterov=nesterov, lr_in_velocity=True)
 
     def _trainer_for(
         self, p: dict[str, Any], rng: Any, hooks: FitHooks, *, keep: bool, group: distributed.MPIGroup | None = None
@@ -66,6 +67,12 @@ class Training:
         old = self.__dict__.get("_trainer")
         n = self._rows_seen_by_epoch()
         batch = min(200, n) if p["batch_size"] == "auto" else min(p["batch_size"], n)
+        if p["batch_size"] != "auto" and p["batch_size"] > n:
+            warnings.warn(  # scikit-learn's words
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                UserWarning,
+                stacklevel=7,  # _trainer_for, _prepare, _fit_on_device, _fit_in_pools, _fit, fit: the caller
+            )
         if old is not None and keep:
             trainer = old
             trainer.batch_size = batch
@@ -77,6 +84,7 @@ class Training:
                 trainer.history.epochs = list(old.history.epochs)
         speaks = group is None or group.rank == 0
         trainer.callbacks = list(hooks.callbacks) + ([_Printer()] if p["verbose"] and speaks else [])
+        trainer.say = print if p["verbose"] and speaks else None
         trainer.should_stop = hooks.should_stop if group is None else group.agreed_stop(hooks.should_stop)
         trainer.reduce_gradients = None if group is None else group.reduce_gradients  # the seam
         trainer.gather_stats = None if group is None else group.gather
