@@ -68,7 +68,7 @@ LABELS = {
     "object-str": lambda s: np.array(["no", "yes"], dtype=object)[(s > 0).astype(int)],
 }
 #: numpy kind of classes_ -> the dtype the graph's label has.
-GRAPH_LABEL = {"b": np.bool_, "f": None, "i": np.int64, "u": np.int64, "O": object}
+GRAPH_LABEL = {"b": np.bool_, "f": None, "i": np.int64, "u": np.int64, "O": object, "U": object}  # text: ONNX strings
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
