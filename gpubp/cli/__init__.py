@@ -230,9 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args([*argv, "train"])
+    runner = None
     try:
         with Stop():  # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint first)
-            return _runner(args.command)(args)
+            runner = _runner(args.command)  # importing the command's modules takes a moment: a signal may come
+            return runner(args)
     except GpubpError as exc:  # bad input (2) or divergence (3): one line
         _say(f"gpubp: error: {render(exc, argv, TOOL_FLAGS.get(args.command))}")
         return exc.exit_code
@@ -241,7 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except Interrupted as exc:
-        _say(f"gpubp: {exc.what}")
+        if runner is None and args.command == "train":  # before the command began: say what is on disk
+            from .runs import stopped_early
+
+            _say(stopped_early(args, exc))
+        else:
+            _say(f"gpubp: {exc.what}")
         return exc.exit_code
     except KeyboardInterrupt:
         _say("gpubp: interrupted")

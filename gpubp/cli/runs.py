@@ -20,6 +20,7 @@ names only) are removed when the next run claims it.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import errno
 import fcntl
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 from ..errors import GpubpError
 from .output import reason
+from .stop import Interrupted
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -271,3 +273,11 @@ def _owner(path: str) -> str:
     except OSError:
         return ""
     return f" ({text})" if text.startswith("pid ") and "\n" not in text else ""
+
+
+def stopped_early(args: argparse.Namespace, exc: Interrupted) -> str:
+    """The line for a signal before training started: nothing was made, or the checkpoint is as it was."""
+    if args.resume is not None and os.path.isfile(os.path.join(args.resume, CHECKPOINT_FILE)):
+        resume = f"resume with: gpubp train --resume {args.resume}"
+        return f"gpubp: {exc.what} before training resumed; the checkpoint is as it was; {resume}"
+    return f"gpubp: {exc.what} before training started; nothing was saved"

@@ -38,8 +38,18 @@ from ..plot import plot_losses
 from ..settings import validate
 from .flags import COMMAND_SETTINGS, FLAG_OF, LOSSES, given, settings_from
 from .output import MetricsLog, Progress, Say, WriteFailed, emit, say_backend, tell, write_text
-from .resume import resumed_run, stopped_early
-from .runs import CHECKPOINT_FILE, LOCK_FILE, METRICS_FILE, MODEL_FILE, PLOT_FILE, RunDir, RunLock, make_run_dir
+from .resume import resumed_run
+from .runs import (
+    CHECKPOINT_FILE,
+    LOCK_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PLOT_FILE,
+    RunDir,
+    RunLock,
+    make_run_dir,
+    stopped_early,
+)
 from .stop import Interrupted, Stop
 
 

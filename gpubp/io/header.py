@@ -33,6 +33,13 @@ _BITS: dict[str, int] = {
     "I64": 64, "U64": 64, "F64": 64, "C64": 64,
 }  # fmt: skip
 
+#: The most dimensions a tensor may have: NumPy's limit is 64 (32 before NumPy 2); gpubp's tensors have one or two.
+MAX_DIMS = 32
+
+#: The most bytes a tensor's shape may span, counting its zero-length dimensions as one: beyond this no array
+#: can be allocated (NumPy refuses ``(0, 2**62)`` as surely as ``(2**62,)``), whatever the data offsets say.
+MAX_SHAPE_BYTES = 1 << 62
+
 #: The largest JSON header read: gpubp's is a few kilobytes (the settings, the history); safetensors allows 100 MB.
 MAX_HEADER_BYTES = 64 << 20
 
@@ -178,6 +185,8 @@ def _tensor(entry: Any) -> tuple[str | None, Any]:
         return f"unknown dtype {code!r}", None
     if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
         return f"shape {shape!r} is not a list of sizes", None
+    if len(shape) > MAX_DIMS:
+        return f"shape has {len(shape)} dimensions; a model file's tensors have at most {MAX_DIMS}", None
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)):
         return f"data_offsets {offsets!r} is not a pair of byte offsets", None
     begin, end = offsets
@@ -186,6 +195,8 @@ def _tensor(entry: Any) -> tuple[str | None, Any]:
     need = -(-math.prod(shape) * _BITS[code] // 8)
     if need != end - begin:
         return f"shape {shape} of {code} needs {need} bytes, its data_offsets span {end - begin}", None
+    if math.prod(max(n, 1) for n in shape) * _BITS[code] // 8 > MAX_SHAPE_BYTES:
+        return f"shape {shape} is larger than any array can be", None
     return None, _Tensor(code, tuple(shape), begin, end)
 
 
