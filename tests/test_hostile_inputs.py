@@ -255,3 +255,40 @@ def test_a_signal_while_evaluate_imports_is_one_line(capsys, monkeypatch):
     _signal_on_import(monkeypatch, signal.SIGINT)
     code, out, err = call(["evaluate", "nothing.safetensors"], capsys)
     assert (code, out, err.splitlines()) == (130, "", ["gpubp: interrupted"])
+
+
+# -- paths that are not files -------------------------------------------------------------------
+
+
+def test_a_fifo_as_model_file_is_refused_at_once(fitted, tmp_path, capsys):
+    """Opening a FIFO for reading waits for a writer: ``gpubp evaluate fifo`` and ``gpubp.load(fifo)`` hung forever."""
+    import threading
+
+    fifo = tmp_path / "model.safetensors"
+    os.mkfifo(fifo)
+    outcome = {}
+
+    def load():
+        try:
+            gpubp.load(fifo)
+        except GpubpError as exc:
+            outcome["error"] = str(exc)
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # free the stuck thread before failing, or the test session hangs
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("gpubp.load waited on a FIFO")
+    assert outcome["error"] == f"{fifo}: not a regular file, so not a model file"
+
+
+def test_a_nul_character_in_a_path_is_the_library_error(fitted, tmp_path):
+    """Python refuses such a path with a bare ValueError ('embedded null byte') from deep inside."""
+    est = gpubp.load(fitted / "model.safetensors")
+    with pytest.raises(GpubpError, match="not a file name \\(it holds a NUL character\\)"):
+        gpubp.load(str(tmp_path / "a\0b.safetensors"))
+    with pytest.raises(GpubpError, match="cannot write model file .*: not a file name"):
+        est.save(str(tmp_path / "a\0b.safetensors"))
+    assert os.listdir(tmp_path) == []

@@ -100,15 +100,17 @@ class _Header:
 @contextlib.contextmanager
 def _open(path: str) -> Iterator[tuple[BinaryIO, int]]:
     """The model file opened for reading, and its size; a one-line error for anything that is not a regular file."""
-    try:
-        f = open(path, "rb")
+    try:  # O_NONBLOCK: opening a FIFO for reading would wait for a writer forever (it has no effect on a file)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise GpubpError(f"{path}: no such model file") from None
     except IsADirectoryError:
         raise GpubpError(f"{path}: is a folder, not a model file") from None
     except OSError as e:
         raise GpubpError(f"{path}: cannot read model file: {_reason(e)}") from None
-    with f:
+    except ValueError:  # a NUL character in the path
+        raise GpubpError(f"{path!r}: not a file name (it holds a NUL character)") from None
+    with open(fd, "rb") as f:
         info = os.fstat(f.fileno())
         if stat.S_ISDIR(info.st_mode):
             raise GpubpError(f"{path}: is a folder, not a model file")

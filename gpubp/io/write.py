@@ -68,6 +68,8 @@ def write_atomic(
         previously at ``path`` is then untouched and no temporary file is left.
     """
     path = os.fspath(path)
+    if (b"\0" if isinstance(path, bytes) else "\0") in path:  # os.path.isdir says False, mkstemp a ValueError
+        raise GpubpError(f"cannot write {what} {path!r}: not a file name (it holds a NUL character)")
     if os.path.isdir(path):
         raise GpubpError(f"cannot write {what} {path}: it is a folder (give a file name, e.g. {example})")
     if os.path.exists(path) and not os.path.isfile(path):  # the rename would replace a device or a pipe
