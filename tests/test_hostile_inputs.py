@@ -292,3 +292,69 @@ def test_a_nul_character_in_a_path_is_the_library_error(fitted, tmp_path):
     with pytest.raises(GpubpError, match="cannot write model file .*: not a file name"):
         est.save(str(tmp_path / "a\0b.safetensors"))
     assert os.listdir(tmp_path) == []
+
+
+# -- a resumed run whose files are not what they should be ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A run folder of ``gpubp train`` stopped by Ctrl-C in its second epoch: a checkpoint, no model."""
+    from gpubp.cli import stop as stop_module
+
+    folder = tmp_path_factory.mktemp("interrupted") / "run"
+    original, calls = stop_module.Stop.is_set, []
+
+    def is_set(stop):
+        calls.append(1)
+        if len(calls) == 15:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(stop)
+
+    args = ["train", "--data", "digits", "--hidden", "8", "--batch-size", "128", "--epochs", "3", "--quiet"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stop_module.Stop, "is_set", is_set)
+        assert gpubp.cli.main([*args, "--out", str(folder)]) == 130
+    return folder
+
+
+@pytest.fixture
+def run(interrupted, tmp_path):
+    import shutil
+
+    shutil.copytree(interrupted, tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "loss.png"])
+def test_a_resumed_run_whose_output_is_a_folder_is_refused_before_training(run, capsys, name):
+    """``--resume`` trained on, then failed to write the model over the folder and said 'the model is saved'."""
+    (run / name).unlink(missing_ok=True)
+    (run / name).mkdir()
+    before = (run / "checkpoint.safetensors").read_bytes()
+    code, _, err = call(["train", "--resume", "run", "--quiet"], capsys)
+    where = os.path.join("run", name)
+    assert_one_line_error(
+        code, err, f"--resume run: {where} is a folder, where the run would", "checkpoint is as it was"
+    )
+    assert (run / "checkpoint.safetensors").read_bytes() == before
+    assert not (run / ".gpubp.lock").exists()
+
+
+def test_a_folder_in_the_models_place_is_never_called_the_saved_model(run):
+    from gpubp.cli import train as train_module
+    from gpubp.cli.runs import RunDir, RunLock
+
+    (run / "model.safetensors").mkdir()
+    record = {"dir": RunDir(str(run), None, RunLock(str(run / ".gpubp.lock"), None)), "saved": (1, False)}
+    assert train_module._kept(record).startswith(f"the checkpoint of epoch 1 is kept in {run / 'checkpoint'}")
+    stopped = train_module._stopped(record, gpubp.cli.stop.Interrupted(signal.SIGTERM))
+    assert "checkpoint saved in" in stopped and "model was saved" not in stopped
+
+
+def test_a_model_in_the_checkpoints_place_is_named_before_any_flag(run, capsys):
+    """It used to be refused for the flag given (``--epochs cannot be changed``), not for what the file is."""
+    assert call(["train", "--data", "xor", "--epochs", "2", "--out", "done", "--quiet"], capsys)[0] == 0
+    os.replace("done/model.safetensors", run / "checkpoint.safetensors")
+    code, _, err = call(["train", "--resume", "run", "--epochs", "7"], capsys)
+    assert_one_line_error(code, err, "not a gpubp training checkpoint (it holds no training state)")

@@ -351,9 +351,9 @@ def _kept(run: dict[str, Any]) -> str:
     """What the run has on disk, in words; a run with nothing on disk has its folder removed."""
     run_dir = run["dir"]
     model, checkpoint = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
-    if os.path.exists(model):
+    if os.path.isfile(model):  # a folder in its place holds no model
         return f"the model is saved in {model}"
-    if run["saved"] is not None and os.path.exists(checkpoint):
+    if run["saved"] is not None and os.path.isfile(checkpoint):
         epochs, over = run["saved"]
         what = "the finished training" if over else f"epoch {epochs}" if epochs else "the first steps"
         resume = f"resume with: {run.get('launcher', '')}gpubp train --resume {run_dir.path}"
@@ -366,9 +366,9 @@ def _stopped(run: dict[str, Any], exc: Interrupted) -> str:
     """The line that says a signal stopped the run, and what it left."""
     run_dir = run["dir"]
     model, checkpoint = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
-    if os.path.exists(model):
+    if os.path.isfile(model):  # a folder in its place holds no model
         return f"gpubp: {exc.what} after the model was saved in {model}"
-    if run["saved"] is not None and os.path.exists(checkpoint):
+    if run["saved"] is not None and os.path.isfile(checkpoint):
         epochs, over = run["saved"]
         where = "after the last epoch, before the model was written" if over else f"in epoch {epochs + 1}"
         resume = f"resume with: {run.get('launcher', '')}gpubp train --resume {run_dir.path}"

@@ -110,12 +110,12 @@ def _open(path: str) -> Iterator[tuple[BinaryIO, int]]:
         raise GpubpError(f"{path}: cannot read model file: {_reason(e)}") from None
     except ValueError:  # a NUL character in the path
         raise GpubpError(f"{path!r}: not a file name (it holds a NUL character)") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # a pipe or a device could be read forever
+        os.close(fd)
+        what = "is a folder," if stat.S_ISDIR(info.st_mode) else "not a regular file, so"
+        raise GpubpError(f"{path}: {what} not a model file")
     with open(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if stat.S_ISDIR(info.st_mode):
-            raise GpubpError(f"{path}: is a folder, not a model file")
-        if not stat.S_ISREG(info.st_mode):  # a pipe or a device could be read forever
-            raise GpubpError(f"{path}: not a regular file, so not a model file")
         if info.st_size == 0:
             raise GpubpError(f"{path}: empty file, not a model file")
         try:
