@@ -350,11 +350,3 @@ def test_a_folder_in_the_models_place_is_never_called_the_saved_model(run):
     assert train_module._kept(record).startswith(f"the checkpoint of epoch 1 is kept in {run / 'checkpoint'}")
     stopped = train_module._stopped(record, gpubp.cli.stop.Interrupted(signal.SIGTERM))
     assert "checkpoint saved in" in stopped and "model was saved" not in stopped
-
-
-def test_a_model_in_the_checkpoints_place_is_named_before_any_flag(run, capsys):
-    """It used to be refused for the flag given (``--epochs cannot be changed``), not for what the file is."""
-    assert call(["train", "--data", "xor", "--epochs", "2", "--out", "done", "--quiet"], capsys)[0] == 0
-    os.replace("done/model.safetensors", run / "checkpoint.safetensors")
-    code, _, err = call(["train", "--resume", "run", "--epochs", "7"], capsys)
-    assert_one_line_error(code, err, "not a gpubp training checkpoint (it holds no training state)")

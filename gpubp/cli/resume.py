@@ -63,9 +63,9 @@ def _resume(
     data = est.metadata_.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("command"), dict):
         raise GpubpError(f"{path}: not a gpubp train checkpoint (no record of its data)")
-    if "_trainer" not in est.__dict__:  # a model in the checkpoint's place: say so before comparing any flag
-        raise GpubpError(f"{path}: not a gpubp training checkpoint (it holds no training state)")
     _refuse_changes(run_dir.path, flags, est, data["command"])
+    if "_trainer" not in est.__dict__:
+        raise GpubpError(f"{path}: not a gpubp training checkpoint (it holds no training state)")
     _check_processes(run_dir.path, data.get("processes", 1), group)
     if group is not None:  # each process on its own device
         device = group.device_for(est._backend.name, flags.get("device"))
