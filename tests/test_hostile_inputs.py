@@ -350,3 +350,33 @@ def test_a_folder_in_the_models_place_is_never_called_the_saved_model(run):
     assert train_module._kept(record).startswith(f"the checkpoint of epoch 1 is kept in {run / 'checkpoint'}")
     stopped = train_module._stopped(record, gpubp.cli.stop.Interrupted(signal.SIGTERM))
     assert "checkpoint saved in" in stopped and "model was saved" not in stopped
+
+
+# -- a signal after the command has ended ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_after_the_command_ended_does_not_kill_its_outcome(tmp_path, signum):
+    """Once ``main`` has returned, the process only shuts down -- a second or so with torch loaded. A SIGTERM
+    there killed a finished ``gpubp train`` silently (exit -15, the model saved, nothing said); the command's own
+    exit code now stands. In-process callers of ``main(argv)`` keep their handlers (see the next test)."""
+    import subprocess
+
+    code = (
+        "import os, signal, sys\n"
+        "import gpubp.cli\n"
+        "sys.argv = ['gpubp', 'train', '--data', 'xor', '--epochs', '2', '--quiet', '--out', 'run']\n"
+        "code = gpubp.cli.main()\n"
+        f"os.kill(os.getpid(), {int(signum)})\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_main_called_in_process_leaves_the_signal_handlers_as_they_were(capsys):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    assert call(["info", "--json"], capsys)[0] == 0
+    assert {s: signal.getsignal(s) for s in before} == before

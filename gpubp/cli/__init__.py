@@ -219,6 +219,7 @@ def _say(line: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code."""
+    process = argv is None  # the process's own command line: the process ends when main returns
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version", "--debug"):
         if argv and argv[0] in ("--json", "--quiet") and len(argv) > 1 and argv[1] in _RUNNERS:
@@ -232,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args([*argv, "train"])
     runner = None
     try:
-        with Stop():  # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint first)
+        with Stop(last=process):  # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint)
             runner = _runner(args.command)  # importing the command's modules takes a moment: a signal may come
             return runner(args)
     except GpubpError as exc:  # bad input (2) or divergence (3): one line
