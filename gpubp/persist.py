@@ -11,6 +11,7 @@ settings must be valid ones, a checkpoint's training state must be whole
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -165,9 +166,14 @@ def check_model(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
         outputs = 1 if len(classes) == 2 and fitted["out_activation_"] == "logistic" else len(classes)
         if not isinstance(classes, list) or len(classes) < 2 or outputs != fitted["n_outputs_"]:
             raise GpubpError(f"{len(classes)} classes do not fit {fitted['n_outputs_']} outputs")
+        _check_labels(classes)
+    elif "classes_" in fitted:
+        raise GpubpError("classes_ is recorded, but a regressor has no classes")
     names = fitted.get("feature_names_in_")
     if names is not None and (not isinstance(names, list) or len(names) != fitted["n_features_in_"]):
         raise GpubpError("feature_names_in_ must list one name per feature")
+    if names is not None and not all(isinstance(name, str) for name in names):
+        raise GpubpError("feature_names_in_ must be strings, the column names it was fitted on")
     if ("standardize.mean" in tensors) != ("standardize.scale" in tensors):
         raise GpubpError("the standardisation needs both a mean and a scale")
     if "standardize.mean" in tensors:
@@ -187,6 +193,18 @@ def check_values(meta: dict[str, Any], tensors: dict[str, Any]) -> None:
         mean, scale = tensors["standardize.mean"], tensors["standardize.scale"]
         if not (host.all(host.isfinite(mean)) and host.all(host.isfinite(scale)) and host.all(scale > 0)):
             raise GpubpError("the standardisation must be finite, with every scale positive")
+
+
+def _check_labels(classes: list[Any]) -> None:
+    """Class labels as fit records them: distinct, and all numbers (bools too) or all strings; never null or nested."""
+    numbers = all(isinstance(c, (int, float)) for c in classes)  # bool is an int
+    if not (numbers or all(isinstance(c, str) for c in classes)):
+        kinds = sorted({type(c).__name__ if c is not None else "null" for c in classes})
+        raise GpubpError(f"classes_ must be all numbers or all strings, not {', '.join(kinds)}")
+    if not all(math.isfinite(c) for c in classes if isinstance(c, float)):  # JSON reads 1e999 as infinity
+        raise GpubpError("classes_ must be finite numbers")
+    if len(set(classes)) != len(classes):
+        raise GpubpError("classes_ names a class twice")
 
 
 def _dtype_name(t: Any) -> str:

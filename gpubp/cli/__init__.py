@@ -229,6 +229,7 @@ def _say(line: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code."""
+    process = argv is None  # the process's own command line: the process ends when main returns
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version", "--debug"):
         if argv and argv[0] in ("--json", "--quiet") and len(argv) > 1 and argv[1] in _RUNNERS:
@@ -240,12 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args([*argv, "train"])
+    runner = None
     try:
         # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint first). Under an MPI
         # launcher a signal to one process before the processes have met is deferred: a process leaving alone
         # then would leave the others waiting for it (in MPI_Init, or the first collective) for ever.
-        with Stop() as stop, stop.deferred() if args.command == "train" and _launched() else contextlib.nullcontext():
-            return _runner(args.command)(args)
+        deferred = args.command == "train" and _launched()
+        with Stop(last=process) as stop, stop.deferred() if deferred else contextlib.nullcontext():
+            runner = _runner(args.command)  # importing the command's modules takes a moment: a signal may come
+            return runner(args)
     except GpubpError as exc:  # bad input (2) or divergence (3): one line
         _say(f"gpubp: error: {render(exc, argv, TOOL_FLAGS.get(args.command))}")
         return exc.exit_code
@@ -254,7 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except Interrupted as exc:
-        _say(f"gpubp: {exc.what}")
+        if runner is None and args.command == "train":  # before the command began: say what is on disk
+            from .runs import stopped_early
+
+            _say(stopped_early(args, exc))
+        else:
+            _say(f"gpubp: {exc.what}")
         return exc.exit_code
     except KeyboardInterrupt:
         _say("gpubp: interrupted")

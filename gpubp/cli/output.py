@@ -78,6 +78,17 @@ def emit(text: str) -> None:
         raise WriteFailed(f"standard output: cannot write ({reason(exc)})") from None
 
 
+class StandardOutput:
+    """Standard output as a stream for ``print(..., file=...)``: each write is :func:`emit`'s, failing as it does."""
+
+    def write(self, text: str) -> int:
+        emit(text)
+        return len(text)
+
+    def flush(self) -> None:
+        """Every write is flushed already."""
+
+
 def _silence_stdout() -> None:
     """Point the stdout file descriptor at /dev/null, so the flush at exit does not fail a second time."""
     with contextlib.suppress(Exception):

@@ -29,7 +29,6 @@ from ..settings import check
 from .flags import RUN_ONLY, TRAIN_FLAGS, given
 from .output import reason, say_backend, write_text
 from .runs import CHECKPOINT_FILE, LOCK_FILE, METRICS_FILE, MODEL_FILE, RunDir, RunLock, claim_run_dir
-from .stop import Interrupted
 
 
 def resumed_run(args: argparse.Namespace, say: Callable[[str], None], group: MPIGroup | None = None) -> dict[str, Any]:
@@ -192,11 +191,3 @@ def _normal(name: str, value: Any) -> Any:
 
 def _text(value: Any) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
-
-
-def stopped_early(args: argparse.Namespace, exc: Interrupted) -> str:
-    """The line for a signal before training started: nothing was made, or the checkpoint is as it was."""
-    if args.resume is not None and os.path.isfile(os.path.join(args.resume, CHECKPOINT_FILE)):
-        resume = f"resume with: gpubp train --resume {args.resume}"
-        return f"gpubp: {exc.what} before training resumed; the checkpoint is as it was; {resume}"
-    return f"gpubp: {exc.what} before training started; nothing was saved"

@@ -20,6 +20,7 @@ names only) are removed when the next run claims it.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import errno
 import fcntl
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 from ..errors import GpubpError
 from .output import reason
+from .stop import Interrupted
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -106,10 +108,7 @@ def make_run_dir(out: str | None) -> RunDir:
             _remove_empty(path, created)
         raise
     run = RunDir(path, created, lock)
-    for name in RUN_FILES:
-        if os.path.lexists(run.file(name)) and os.path.isdir(run.file(name)):
-            lock.release()
-            raise GpubpError(f"--out {path}: {run.file(name)} is a folder, where the run would write a file")
+    _refuse_folders(run, "--out", RUN_FILES)
     for kept in (MODEL_FILE, CHECKPOINT_FILE):  # looked at under the lock: a run that just finished counts
         if os.path.lexists(run.file(kept)):
             lock.release()
@@ -129,8 +128,18 @@ def claim_run_dir(path: str) -> RunDir:
         hint = f"; give the run folder, --resume {parent}" if os.path.basename(path) == CHECKPOINT_FILE else ""
         raise GpubpError(f"--resume {path}: is a file, not a run folder{hint}")
     run = RunDir(path, None, RunLock.claim(path, "--resume"))
+    _refuse_folders(run, "--resume", (MODEL_FILE, PLOT_FILE))  # the checkpoint and the log: see resume.py
     remove_temporaries(path)
     return run
+
+
+def _refuse_folders(run: RunDir, flag: str, names: tuple[str, ...]) -> None:
+    """Refuse, before any training, a run folder where a file the run writes is a folder (the lock released)."""
+    for name in names:
+        if os.path.isdir(run.file(name)):
+            run.lock.release()
+            kept = "; the checkpoint is as it was" if flag == "--resume" else ""
+            raise GpubpError(f"{flag} {run.path}: {run.file(name)} is a folder, where the run would write a file{kept}")
 
 
 def check_folder_path(path: str, flag: str) -> None:
@@ -271,3 +280,11 @@ def _owner(path: str) -> str:
     except OSError:
         return ""
     return f" ({text})" if text.startswith("pid ") and "\n" not in text else ""
+
+
+def stopped_early(args: argparse.Namespace, exc: Interrupted) -> str:
+    """The line for a signal before training started: nothing was made, or the checkpoint is as it was."""
+    if args.resume is not None and os.path.isfile(os.path.join(args.resume, CHECKPOINT_FILE)):
+        resume = f"resume with: gpubp train --resume {args.resume}"
+        return f"gpubp: {exc.what} before training resumed; the checkpoint is as it was; {resume}"
+    return f"gpubp: {exc.what} before training started; nothing was saved"

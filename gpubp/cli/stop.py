@@ -59,10 +59,11 @@ class Stop:
         if hasattr(signal, name)
     )  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, *, last: bool = False) -> None:
         self.signum: int | None = None
         self._defer = False
         self._previous: dict[int, Any] = {}
+        self._last = last
 
     def __enter__(self) -> Stop:
         if threading.current_thread() is not threading.main_thread():
@@ -78,7 +79,9 @@ class Stop:
 
     def __exit__(self, *exc: Any) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            # ``last``: the process ends once the command has said how it ended; a signal while the interpreter
+            # shuts down (a second or so with torch loaded) would kill it silently, a finished run's exit 0 lost.
+            signal.signal(signum, signal.SIG_IGN if self._last else handler)
         self._previous.clear()
 
     def _handle(self, signum: int, frame: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from .. import __version__
 from ..backend import backend_report, default_backend_name, library_version, thread_report
 from ..errors import GpubpError
+from .output import StandardOutput, emit
 
 #: Exit code of ``gpubp parity`` when a difference exceeds the tolerance.
 PARITY_FAILED = 4
@@ -29,20 +30,21 @@ def info(args: argparse.Namespace) -> int:
         "threads": thread_report("auto"),
     }
     if args.json:
-        print(json.dumps(report))
+        emit(json.dumps(report) + "\n")
         return 0
-    print(f"gpubp {report['gpubp']} (python {report['python']}, numpy {report['numpy']})")
+    lines = [f"gpubp {report['gpubp']} (python {report['python']}, numpy {report['numpy']})"]
     for entry in report["backends"]:
         if entry["available"]:
             devices = ", ".join(
                 d["name"] + (f" ({d['gpu']}, {d['memory_gib']} GiB)" if "gpu" in d else "") for d in entry["devices"]
             )
-            print(f"  {entry['name']:<17} {entry['version'] or '':<12} available: {devices}")
+            lines.append(f"  {entry['name']:<17} {entry['version'] or '':<12} available: {devices}")
         else:
-            print(f"  {entry['name']:<17} {entry['version'] or '-':<12} unavailable: {entry['reason']}")
+            lines.append(f"  {entry['name']:<17} {entry['version'] or '-':<12} unavailable: {entry['reason']}")
             if entry.get("install"):
-                print(f"  {'':<17} {'':<12} to install: {entry['install']}")
-    print(_threads_line(report["threads"]))
+                lines.append(f"  {'':<17} {'':<12} to install: {entry['install']}")
+    lines.append(_threads_line(report["threads"]))
+    emit("".join(line + "\n" for line in lines))
     return 0
 
 
@@ -67,7 +69,7 @@ def parity(args: argparse.Namespace) -> int:
             specs.append((name, device or None))
     report = run_parity(specs, steps=args.steps, dtype=args.dtype, data=args.data, seed=args.seed)
     if args.json:
-        print(
+        emit(
             json.dumps(
                 {
                     "ok": report.ok,
@@ -78,9 +80,10 @@ def parity(args: argparse.Namespace) -> int:
                     "rows": report.rows,
                 }
             )
+            + "\n"
         )
     else:
-        print(report.table())
+        emit(report.table() + "\n")
     return 0 if report.ok else PARITY_FAILED
 
 
@@ -101,7 +104,7 @@ def bench(args: argparse.Namespace) -> int:
         peak_n=args.peak_size,
         seed=args.seed,
     )
-    json_path, report = args.json, sys.stdout
+    json_path, report = args.json, StandardOutput()
     if json_path == "-":  # stdout carries the JSON alone: the table moves to stderr
         json_path, report = None, sys.stderr
     elif json_path == "":
@@ -114,5 +117,5 @@ def bench(args: argparse.Namespace) -> int:
             raise GpubpError(f"{flag} {path}: is a folder, expected a file name")
     doc = run_bench(backends=args.backends, sweep=sweep, json_path=json_path, plot_path=plot_path, report=report)
     if args.json == "-":
-        print(json.dumps(doc))
+        emit(json.dumps(doc) + "\n")
     return 0

@@ -38,8 +38,18 @@ from ..plot import plot_losses
 from ..settings import validate
 from .flags import COMMAND_SETTINGS, FLAG_OF, LOSSES, given, settings_from
 from .output import MetricsLog, Progress, Say, WriteFailed, emit, say_backend, tell, write_text
-from .resume import resumed_run, stopped_early
-from .runs import CHECKPOINT_FILE, LOCK_FILE, METRICS_FILE, MODEL_FILE, PLOT_FILE, RunDir, RunLock, make_run_dir
+from .resume import resumed_run
+from .runs import (
+    CHECKPOINT_FILE,
+    LOCK_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PLOT_FILE,
+    RunDir,
+    RunLock,
+    make_run_dir,
+    stopped_early,
+)
 from .stop import Interrupted, Stop
 
 
@@ -355,9 +365,9 @@ def _kept(run: dict[str, Any]) -> str:
     """What the run has on disk, in words; a run with nothing on disk has its folder removed."""
     run_dir = run["dir"]
     model, checkpoint = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
-    if os.path.exists(model):
+    if os.path.isfile(model):  # a folder in its place holds no model
         return f"the model is saved in {model}"
-    if run["saved"] is not None and os.path.exists(checkpoint):
+    if run["saved"] is not None and os.path.isfile(checkpoint):
         epochs, over = run["saved"]
         what = "the finished training" if over else f"epoch {epochs}" if epochs else "the first steps"
         resume = f"resume with: {run.get('launcher', '')}gpubp train --resume {run_dir.path}"
@@ -370,9 +380,9 @@ def _stopped(run: dict[str, Any], exc: Interrupted) -> str:
     """The line that says a signal stopped the run, and what it left."""
     run_dir = run["dir"]
     model, checkpoint = run_dir.file(MODEL_FILE), run_dir.file(CHECKPOINT_FILE)
-    if os.path.exists(model):
+    if os.path.isfile(model):  # a folder in its place holds no model
         return f"gpubp: {exc.what} after the model was saved in {model}"
-    if run["saved"] is not None and os.path.exists(checkpoint):
+    if run["saved"] is not None and os.path.isfile(checkpoint):
         epochs, over = run["saved"]
         where = "after the last epoch, before the model was written" if over else f"in epoch {epochs + 1}"
         resume = f"resume with: {run.get('launcher', '')}gpubp train --resume {run_dir.path}"

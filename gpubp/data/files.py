@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import operator
 import os
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from ..backend import host
 from ..errors import GpubpError, ParameterError
 from ..io import available_memory as available_memory  # one place asks the system
 
@@ -38,6 +40,19 @@ def file_kind(path: str) -> str:
     if not os.path.isfile(path):  # a FIFO or a device would be read forever, or never
         raise GpubpError(f"{path}: not a regular file (a pipe or a device?); give {_KINDS}")
     return suffix
+
+
+def int64_labels(y: Any, cell: Callable[[int], str]) -> Any:
+    """Integer (or boolean) labels as int64; a uint64 label beyond int64's range is an error, never wrapped round.
+
+    ``cell(i)`` names where ``y[i]`` is in the file, for the message.
+    """
+    if y.dtype.kind == "u" and y.dtype.itemsize == 8 and y.size:
+        big = host.flatnonzero(y > host.iinfo(host.int64).max)
+        if big.size:
+            i = int(big[0])
+            raise GpubpError(f"{cell(i)} is {int(y[i])}, beyond the largest integer label, 2**63 - 1")
+    return y.astype(host.int64, copy=False)
 
 
 def open_binary(path: str) -> BinaryIO:

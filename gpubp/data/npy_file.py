@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from ..backend import host
 from ..errors import GpubpError, one_line
 from .dataset import Dataset
-from .files import open_binary, row_slice
+from .files import int64_labels, open_binary, row_slice
 
 #: The largest .npy header read (NumPy writes a few hundred bytes; its own limit is 10,000).
 MAX_HEADER = 10_000
@@ -115,10 +115,13 @@ def load_npy(path: str, *, rows: tuple[int, int] | None = None) -> Dataset:
         raise GpubpError(f"{path}: one column; a .npy data set needs feature columns and a target column (the last)")
     start = 0 if rows is None else int(rows[0])
     X = finite_float(path, data, range(data.shape[1] - 1), start)
+    last = data.shape[1] - 1
+    cell = lambda i: f"{path}: [{i + start}, {last}] (row, column)"  # noqa: E731
+    if data.dtype.kind == "u" and data.dtype.itemsize == 8:  # the block copy below would wrap labels past int64
+        int64_labels(data[:, -1], cell)
     y = _integers(data, -1) if data.dtype.kind in "biu" else finite_float(path, data, [-1], start)[:, 0]
     features = [f"x{j}" for j in range(X.shape[1])]
-    last = data.shape[1] - 1
-    return Dataset(X, y, features, "y", path, lambda i: f"{path}: [{i + start}, {last}] (row, column)")
+    return Dataset(X, y, features, "y", path, cell)
 
 
 def finite_float(path: str, data: Any, columns: Any, start: int = 0) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 from ..backend import host
 from ..errors import GpubpError, one_line
 from .dataset import Dataset
-from .files import available_memory, check_rows, open_binary, row_slice
+from .files import available_memory, check_rows, int64_labels, open_binary, row_slice
 from .npy_file import NpyHeader, npy_header
 
 #: A member may unpack to at most this many times its packed size (zlib's own limit is about 1032).
@@ -61,7 +61,7 @@ def load_npz(path: str, need_y: bool = True, *, rows: tuple[int, int] | None = N
         if y.dtype.kind == "f":
             y = _finite(path, "y", y.astype(host.float64, copy=False), part.start)
         elif y.dtype.kind in "iu":
-            y = y.astype(host.int64, copy=False)
+            y = int64_labels(y, lambda i: f"{path}: y[{i + part.start}]")
     features = [f"x{j}" for j in range(X.shape[1])]
     start = part.start
     return Dataset(X, y, features, "y", path, lambda i: f"{path}: y[{i + start}]")

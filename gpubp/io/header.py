@@ -33,6 +33,13 @@ _BITS: dict[str, int] = {
     "I64": 64, "U64": 64, "F64": 64, "C64": 64,
 }  # fmt: skip
 
+#: The most dimensions a tensor may have: NumPy's limit is 64 (32 before NumPy 2); gpubp's tensors have one or two.
+MAX_DIMS = 32
+
+#: The most bytes a tensor's shape may span, counting its zero-length dimensions as one: beyond this no array
+#: can be allocated (NumPy refuses ``(0, 2**62)`` as surely as ``(2**62,)``), whatever the data offsets say.
+MAX_SHAPE_BYTES = 1 << 62
+
 #: The largest JSON header read: gpubp's is a few kilobytes (the settings, the history); safetensors allows 100 MB.
 MAX_HEADER_BYTES = 64 << 20
 
@@ -93,20 +100,22 @@ class _Header:
 @contextlib.contextmanager
 def _open(path: str) -> Iterator[tuple[BinaryIO, int]]:
     """The model file opened for reading, and its size; a one-line error for anything that is not a regular file."""
-    try:
-        f = open(path, "rb")
+    try:  # O_NONBLOCK: opening a FIFO for reading would wait for a writer forever (it has no effect on a file)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise GpubpError(f"{path}: no such model file") from None
     except IsADirectoryError:
         raise GpubpError(f"{path}: is a folder, not a model file") from None
     except OSError as e:
         raise GpubpError(f"{path}: cannot read model file: {_reason(e)}") from None
-    with f:
-        info = os.fstat(f.fileno())
-        if stat.S_ISDIR(info.st_mode):
-            raise GpubpError(f"{path}: is a folder, not a model file")
-        if not stat.S_ISREG(info.st_mode):  # a pipe or a device could be read forever
-            raise GpubpError(f"{path}: not a regular file, so not a model file")
+    except ValueError:  # a NUL character in the path
+        raise GpubpError(f"{path!r}: not a file name (it holds a NUL character)") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # a pipe or a device could be read forever
+        os.close(fd)
+        what = "is a folder," if stat.S_ISDIR(info.st_mode) else "not a regular file, so"
+        raise GpubpError(f"{path}: {what} not a model file")
+    with open(fd, "rb") as f:
         if info.st_size == 0:
             raise GpubpError(f"{path}: empty file, not a model file")
         try:
@@ -178,6 +187,8 @@ def _tensor(entry: Any) -> tuple[str | None, Any]:
         return f"unknown dtype {code!r}", None
     if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
         return f"shape {shape!r} is not a list of sizes", None
+    if len(shape) > MAX_DIMS:
+        return f"shape has {len(shape)} dimensions; a model file's tensors have at most {MAX_DIMS}", None
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)):
         return f"data_offsets {offsets!r} is not a pair of byte offsets", None
     begin, end = offsets
@@ -186,6 +197,8 @@ def _tensor(entry: Any) -> tuple[str | None, Any]:
     need = -(-math.prod(shape) * _BITS[code] // 8)
     if need != end - begin:
         return f"shape {shape} of {code} needs {need} bytes, its data_offsets span {end - begin}", None
+    if math.prod(max(n, 1) for n in shape) * _BITS[code] // 8 > MAX_SHAPE_BYTES:
+        return f"shape {shape} is larger than any array can be", None
     return None, _Tensor(code, tuple(shape), begin, end)
 
 

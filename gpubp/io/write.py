@@ -70,6 +70,8 @@ def write_atomic(
     path = os.fspath(path)
     if not path:
         raise GpubpError(f"cannot write {what}: the path is empty (give a file name, e.g. {example})")
+    if (b"\0" if isinstance(path, bytes) else "\0") in path:  # os.path.isdir says False, mkstemp a ValueError
+        raise GpubpError(f"cannot write {what} {path!r}: not a file name (it holds a NUL character)")
     if os.path.isdir(path):
         raise GpubpError(f"cannot write {what} {path}: it is a folder (give a file name, e.g. {example})")
     if os.path.exists(path) and not os.path.isfile(path):  # the rename would replace a device or a pipe
