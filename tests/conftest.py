@@ -20,6 +20,7 @@ says why. Tolerances come from the dtype. Helpers for the tests:
 from __future__ import annotations
 
 import importlib.util
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,21 @@ import numpy as np
 import pytest
 
 from gpubp.backend import Backend, cupy_status, resolve, to_host
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The stop signals start with their usual meaning, whoever launched the tests.
+
+    A shell without job control starts a background job (``... &``) with SIGINT
+    ignored, and ``nohup`` ignores SIGHUP; gpubp keeps an ignored signal ignored
+    (as it promises), so the tests that stop a run with one would see it pass
+    by. Children started by the tests inherit these dispositions too.
+    """
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGXCPU", "SIGUSR1", "SIGUSR2"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_IGN:
+            signal.signal(signum, signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL)
+
 
 #: dtype -> (rtol, atol) for comparing a backend's result with a float64 host reference.
 TOLERANCES = {"float32": (2e-5, 1e-6), "float64": (1e-10, 1e-12)}
