@@ -14,11 +14,11 @@ import sys
 
 import numpy as np
 import pytest
+from test_data_files import outcome
 
 import gpubp.data.csv_fast as csv_fast
 import gpubp.data.csv_file as csv_file
 from gpubp.data import load_dataset
-from gpubp.errors import GpubpError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -29,15 +29,6 @@ def write(tmp_path: pathlib.Path, name: str, content: str | bytes) -> str:
     path = tmp_path / name
     path.write_bytes(content.encode() if isinstance(content, str) else content)
     return str(path)
-
-
-def outcome(path: str, **kwargs) -> object:
-    """What load_dataset makes of a file: its arrays, or its error message."""
-    try:
-        d = load_dataset(path, **kwargs)
-    except GpubpError as e:
-        return f"{type(e).__name__}: {e}"
-    return d.X.tolist(), d.X.dtype.str, d.y.tolist(), d.y.dtype.str, d.feature_names, d.target_name
 
 
 def both(path: str, monkeypatch: pytest.MonkeyPatch, **kwargs) -> object:

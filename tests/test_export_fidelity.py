@@ -11,25 +11,15 @@ logit's sign, as ``predict`` does, not a rounded probability), a probability of 
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from test_export_onnx import RUNTIMES, ReferenceEvaluator, onnx  # the same runtimes, skipped alike
 
 from gpubp import MLPClassifier, MLPRegressor
 
-onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'gpubp[onnx]')")
-from onnx.reference import ReferenceEvaluator  # noqa: E402
-
-HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
-RUNTIMES = [
-    "reference",
-    pytest.param(
-        "onnxruntime", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime is not installed here (pip install)")
-    ),
-]
 RTOL = {"float32": 1e-5, "float64": 1e-12}
 
 
