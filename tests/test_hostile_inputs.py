@@ -24,6 +24,7 @@ import gpubp
 import gpubp.cli
 from gpubp import io as gio
 from gpubp.data import load_dataset
+from gpubp.distributed.shards import open_dataset
 from gpubp.errors import GpubpError
 
 
@@ -200,18 +201,20 @@ def test_info_and_parity_to_a_full_or_closed_stdout_are_one_line_exit_2(capsys, 
 # -- integer labels are never wrapped round -----------------------------------------------------
 
 
-def test_uint64_labels_beyond_int64_are_refused_not_wrapped(tmp_path):
-    """``2**64 - 1`` as a uint64 label used to become the class -1 without a word."""
+@pytest.mark.parametrize("reader", [load_dataset, open_dataset], ids=["one process", "mpiexec"])
+def test_uint64_labels_beyond_int64_are_refused_not_wrapped(tmp_path, reader):
+    """``2**64 - 1`` as a uint64 label used to become the class -1 without a word (under mpiexec too, where
+    each process reads its own rows through ``open_dataset``)."""
     X = np.random.default_rng(0).normal(size=(20, 2))
     y = np.array([0, 2**64 - 1] * 10, dtype=np.uint64)
     np.savez(tmp_path / "d.npz", X=X, y=y)
     with pytest.raises(GpubpError, match=r"d\.npz: y\[1\] is 18446744073709551615, beyond the largest integer label"):
-        load_dataset(str(tmp_path / "d.npz"))
+        reader(str(tmp_path / "d.npz"))
     np.save(tmp_path / "d.npy", np.column_stack([X.astype(np.uint64), y]))
     with pytest.raises(GpubpError, match=r"d\.npy: \[1, 2\] \(row, column\) is 18446744073709551615"):
-        load_dataset(str(tmp_path / "d.npy"))
+        reader(str(tmp_path / "d.npy"))
     np.savez(tmp_path / "ok.npz", X=X, y=np.array([0, 2**63 - 1] * 10, dtype=np.uint64))
-    assert load_dataset(str(tmp_path / "ok.npz")).y.tolist()[:2] == [0, 2**63 - 1]
+    assert reader(str(tmp_path / "ok.npz")).y.tolist()[:2] == [0, 2**63 - 1]
 
 
 # -- a signal while the command imports its modules ---------------------------------------------

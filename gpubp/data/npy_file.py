@@ -115,13 +115,22 @@ def load_npy(path: str, *, rows: tuple[int, int] | None = None) -> Dataset:
         raise GpubpError(f"{path}: one column; a .npy data set needs feature columns and a target column (the last)")
     start = 0 if rows is None else int(rows[0])
     X = finite_float(path, data, range(data.shape[1] - 1), start)
-    last = data.shape[1] - 1
-    cell = lambda i: f"{path}: [{i + start}, {last}] (row, column)"  # noqa: E731
-    if data.dtype.kind == "u" and data.dtype.itemsize == 8:  # the block copy below would wrap labels past int64
-        int64_labels(data[:, -1], cell)
-    y = _integers(data, -1) if data.dtype.kind in "biu" else finite_float(path, data, [-1], start)[:, 0]
     features = [f"x{j}" for j in range(X.shape[1])]
-    return Dataset(X, y, features, "y", path, cell)
+    return Dataset(X, npy_targets(path, data, start), features, "y", path, npy_cell(path, data, start))
+
+
+def npy_cell(path: str, data: Any, start: int = 0) -> Any:
+    """``cell(i)``: where the target of row ``i`` (counted from ``start``) is in the file, for messages."""
+    last = data.shape[1] - 1
+    return lambda i: f"{path}: [{i + start}, {last}] (row, column)"
+
+
+def npy_targets(path: str, data: Any, start: int = 0) -> Any:
+    """The last column of a 2-D .npy array as targets: int64 labels (integer or boolean arrays; one beyond
+    int64's range is an error, never wrapped) or finite float64 values, copied in blocks of rows."""
+    if data.dtype.kind in "biu":
+        return _integers(data, -1, npy_cell(path, data, start))
+    return finite_float(path, data, [-1], start)[:, 0]
 
 
 def finite_float(path: str, data: Any, columns: Any, start: int = 0) -> Any:
@@ -143,12 +152,13 @@ def finite_float(path: str, data: Any, columns: Any, start: int = 0) -> Any:
     return out
 
 
-def _integers(data: Any, column: int) -> Any:
-    """``data[:, column]`` as a new int64 array, copied in blocks of rows as :func:`finite_float` copies."""
+def _integers(data: Any, column: int, cell: Any) -> Any:
+    """``data[:, column]`` as a new int64 array, copied in blocks of rows as :func:`finite_float` copies;
+    a uint64 label past int64's range is an error naming ``cell(row)``."""
     out = host.empty(data.shape[0], dtype=host.int64)
     release = _releaser(data)
     for i in range(0, data.shape[0], _ROWS_AT_ONCE):
-        out[i : i + _ROWS_AT_ONCE] = data[i : i + _ROWS_AT_ONCE, column]
+        out[i : i + _ROWS_AT_ONCE] = int64_labels(data[i : i + _ROWS_AT_ONCE, column], lambda r: cell(i + r))  # noqa: B023
         release(data[i : i + _ROWS_AT_ONCE])
     return out
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from ..backend import host
 from ..data import Dataset, load_dataset
-from ..data.files import SOURCES, file_kind, open_binary
-from ..data.npy_file import finite_float, npy_header, read_npy
+from ..data.files import SOURCES, file_kind, int64_labels, open_binary
+from ..data.npy_file import npy_cell, npy_header, npy_targets, read_npy
 from ..errors import GpubpError, one_line
 
 
@@ -48,10 +48,8 @@ def open_dataset(source: str, *, target: str | None = None, seed: int = 0) -> Da
         data = read_npy(source)  # a memory map: the header judged, nothing read
         if data.shape[1] < 2:
             return load_dataset(source)  # its own error: one column is no data set
-        column = data[:, -1]
-        y = column.astype(host.int64) if column.dtype.kind in "biu" else finite_float(source, data, [-1])[:, 0]
         last = data.shape[1] - 1
-        where = lambda i: f"{source}: [{i}, {last}] (row, column)"  # noqa: E731
+        y, where = npy_targets(source, data), npy_cell(source, data)
         return Dataset(_Rows(source, data.shape[0], last), y, [f"x{j}" for j in range(last)], "y", source, where)
     if kind == ".npz":
         n, width = _npz_shape(source)
@@ -124,7 +122,7 @@ def _npz_targets(path: str, n: int) -> Any:
             index = ", ".join(str(int(i)) for i in host.argwhere(bad)[0])
             raise GpubpError(f"{path}: y[{index}] is {y[bad][0]} (values must be finite numbers)")
     elif y.dtype.kind in "iub":
-        y = y.astype(host.int64)
+        y = int64_labels(y, lambda i: f"{path}: y[{i}]")
     else:
         y = y.copy()  # text labels: an array of its own, not a view of the bytes read
     return y
