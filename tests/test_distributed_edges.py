@@ -50,6 +50,16 @@ def test_a_part_may_hold_no_row_or_only_rows_of_weight_zero():
         inputs.check_fit_data(est, np.empty((0, 4)), np.empty((0,)), reset=True, numeric=True)
 
 
+def test_a_part_may_be_a_list_and_a_part_to_evaluate_may_be_empty_with_empty_weights():
+    """``part=True`` read ``X.shape`` before validating: a list X raised AttributeError; evaluate's part
+    with no row refused ``sample_weight=[]``."""
+    est = MLPClassifier()
+    X, y = inputs.check_fit_data(est, [[0.0, 1.0], [1.0, 0.0]], [0, 1], reset=True, numeric=False, part=True)
+    assert X.shape == (2, 2) and y.tolist() == [0, 1]
+    X = inputs.check_X(est, np.empty((0, 2)), reset=False, part=True)
+    assert X.shape == (0, 2) and inputs.check_sample_weight([], X, part=True).shape == (0,)
+
+
 def test_a_signal_an_enclosing_handler_deferred_is_kept_by_the_next():
     with Stop() as outer, outer.deferred():
         signal.raise_signal(signal.SIGTERM)  # e.g. while MPI starts: deferred, not acted on

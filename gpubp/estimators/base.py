@@ -280,15 +280,12 @@ class BaseMLP(Preparation, Training, Serving, BaseEstimator):
         self._require_fitted()
         group = distributed.current()
         with distributed.agreed(group):
-            if group is not None and len(X) == 0:  # this process holds none of the set: it adds zeros
-                X = host.empty((0, self.n_features_in_))
-            else:
-                X = inputs.check_X(self, X, reset=False)
+            X = inputs.check_X(self, X, reset=False, part=group is not None)  # a process may hold none of the set
             if y is None or len(y) != X.shape[0]:
                 raise GpubpError(f"X has {X.shape[0]} rows but y has {None if y is None else len(y)}")
             dtype = self._backend.dtype(self._dtype_name)
             targets = self._encode(y if inputs.is_device_array(y) else host.asarray(y), None, fresh=False)
-            weight = inputs.check_sample_weight(sample_weight, X)
+            weight = inputs.check_sample_weight(sample_weight, X, part=group is not None)
         with self._backend.activate():
             X_dev = self._standardize(inputs.to_device(X, self._backend, dtype))
             y_dev = inputs.to_device(targets, self._backend, dtype if self._float_targets(targets) else targets.dtype)
@@ -299,6 +296,8 @@ class BaseMLP(Preparation, Training, Serving, BaseEstimator):
         if group is not None:  # the metrics of the whole set, every process's rows
             val.share(group.sum)
             sums = group.sum(sums)
+        if not float(sums[1]) > 0:  # every process's weights were zero (each part alone may be)
+            raise GpubpError("sample_weight: the weights of every process's rows are all zero; nothing to evaluate")
         record = val.record(sums[2:], float(sums[1]))
         loss = float(sums[0]) / float(sums[1])
         if "val_accuracy" in record:

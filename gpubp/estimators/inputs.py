@@ -22,7 +22,7 @@ from typing import Any
 import array_api_compat
 import scipy.sparse
 from sklearn.utils import check_array, column_or_1d
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight, _num_samples, validate_data
 
 from ..backend import Backend, backend_of, host, namespace, to_backend, to_host
 from ..errors import GpubpError, InputTypeError, one_line
@@ -121,7 +121,7 @@ def check_fit_data(
         if is_device_array(y):
             y = to_host(y)
         with gpubp_errors():
-            if part and _rows(X) == 0:  # scikit-learn checks y's rows too, with no way to allow none
+            if part and _num_samples(X) == 0:  # scikit-learn checks y's rows too, with no way to allow none
                 X = validate_data(
                     estimator, X, reset=reset, dtype=(host.float64, host.float32), accept_sparse=_SPARSE,
                     ensure_min_samples=0,
