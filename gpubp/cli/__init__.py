@@ -209,12 +209,11 @@ def _from_environment(typed: str | None, value: Any) -> bool:
     return value is None or str(value).strip().lower() == env.lower()
 
 
-def _launched() -> bool:
-    """Whether an MPI launcher started this process among several (its environment says so; no MPI import)."""
-    from ..distributed import launcher_size
+def _wants_mpi() -> bool:
+    """:func:`gpubp.distributed.wants_mpi`, imported only when asked (the environment alone; no MPI import)."""
+    from ..distributed import wants_mpi
 
-    refused = os.environ.get("GPUBP_MPI", "").strip().lower() in ("0", "no", "off", "false")
-    return (launcher_size() or 1) > 1 and not refused
+    return wants_mpi()
 
 
 def _say(line: str) -> None:
@@ -246,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # SIGTERM and SIGHUP stop the command as Ctrl-C does (train saves a checkpoint first). Under an MPI
         # launcher a signal to one process before the processes have met is deferred: a process leaving alone
         # then would leave the others waiting for it (in MPI_Init, or the first collective) for ever.
-        deferred = args.command == "train" and _launched()
+        deferred = args.command == "train" and _wants_mpi()
         with Stop(last=process) as stop, stop.deferred() if deferred else contextlib.nullcontext():
             runner = _runner(args.command)  # importing the command's modules takes a moment: a signal may come
             return runner(args)

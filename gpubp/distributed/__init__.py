@@ -37,7 +37,7 @@ waiting in a collective: run scripts with ``python -m mpi4py script.py``
 from __future__ import annotations
 
 from .faults import ProcessFailed, agreed, alike, is_agreed, mark_agreed
-from .group import REDUCE_MODES, MPIGroup, current, data_parallel, launched, launcher_rank, launcher_size
+from .group import REDUCE_MODES, MPIGroup, current, data_parallel, launched, launcher_rank, launcher_size, wants_mpi
 
 __all__ = [
     "REDUCE_MODES",
@@ -51,5 +51,6 @@ __all__ = [
     "launched",
     "launcher_rank",
     "launcher_size",
+    "wants_mpi",
     "mark_agreed",
 ]

@@ -73,6 +73,15 @@ def launcher_rank() -> int:
     return 0
 
 
+def wants_mpi() -> bool:
+    """Whether this process should train over MPI, from its environment alone (nothing imported):
+    ``GPUBP_MPI=0`` refuses, ``GPUBP_MPI=1`` asks, otherwise a launcher that started several processes."""
+    asked = os.environ.get("GPUBP_MPI", "").strip().lower()
+    if asked in ("0", "no", "off", "false"):
+        return False
+    return asked in ("1", "yes", "on", "true") or (launcher_size() or 1) > 1
+
+
 def launched() -> MPIGroup | None:
     """The processes an MPI launcher started, as a group; None for one process (mpi4py is then not imported).
 
@@ -84,11 +93,7 @@ def launched() -> MPIGroup | None:
     GpubpError
         A launcher started several processes but mpi4py is not installed.
     """
-    asked = os.environ.get("GPUBP_MPI", "").strip().lower()
-    if asked in ("0", "no", "off", "false"):
-        return None
-    size = launcher_size()
-    if asked not in ("1", "yes", "on", "true") and (size is None or size <= 1):
+    if not wants_mpi():
         return None
     group = MPIGroup()
     return group if group.size > 1 else None

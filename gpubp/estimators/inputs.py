@@ -15,7 +15,6 @@ scikit-learn's own ``ValueError``/``TypeError`` messages are kept, raised as
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, validat
 
 from ..backend import Backend, backend_of, host, namespace, to_backend, to_host
 from ..errors import GpubpError, InputTypeError, one_line
+from ..io import physical_memory
 
 
 @contextlib.contextmanager
@@ -78,10 +78,7 @@ def dense(X: Any) -> Any:
     if not scipy.sparse.issparse(X):
         return X
     need = X.shape[0] * X.shape[1] * X.dtype.itemsize
-    try:
-        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        have = None
+    have = physical_memory()
     if have is not None and need > have // 2:
         raise GpubpError(
             f"X is a sparse matrix of shape {X.shape}; gpubp trains on dense arrays and its dense form needs "

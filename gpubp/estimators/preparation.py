@@ -8,13 +8,13 @@ step agrees across processes what must be the same on all of them.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from .. import distributed
 from ..backend import Backend, backend_of, default_backend_name, host, namespace, resolve
 from ..data.split import split_indices
 from ..errors import GpubpError, ParameterError
+from ..io import physical_memory
 from ..network import mlp
 from ..step import Validation
 from . import inputs
@@ -129,11 +129,8 @@ def _check_size(sizes: list[int], p: dict[str, Any]) -> None:
     """Refuse a network whose weights alone would not fit in this machine's memory, before allocating."""
     count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     need = count * (4 if p["dtype"] == "float32" else 8) * 2  # the weights and their gradients, at least
-    try:
-        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # no sysconf: let the allocation decide
-        return
-    if need > have:
+    have = physical_memory()
+    if have is not None and need > have:  # the system cannot tell: let the allocation decide
         raise ParameterError(
             "hidden_layer_sizes",
             f"not enough memory: {count:,} weights and their gradients need {need / 2**30:.1f} GiB, more than this "

@@ -38,6 +38,7 @@ from .header import (
     MAX_MODEL_BYTES,
     available_memory,
     default_max_bytes,
+    physical_memory,
 )
 from .header import _Duplicate as _Duplicate
 from .header import _gpubp_metadata as _gpubp_metadata
@@ -67,6 +68,7 @@ __all__ = [
     "MAX_MODEL_BYTES",
     "TensorInfo",
     "available_memory",
+    "physical_memory",
     "default_max_bytes",
     "load_model_file",
     "read_header",

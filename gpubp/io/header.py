@@ -73,6 +73,14 @@ def available_memory() -> int:
         return 8 << 30
 
 
+def physical_memory() -> int | None:
+    """Bytes of memory this machine has (None where the system cannot tell)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def default_max_bytes() -> int:
     """The default ``max_bytes``: :data:`MAX_MODEL_BYTES`, or half the available memory if that is less."""
     return min(MAX_MODEL_BYTES, available_memory() // 2)
